@@ -1,0 +1,3 @@
+from jenkins_backup.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""The error hierarchy shared by every layer; the CLI maps it to exit codes in one place."""
+
+from __future__ import annotations
+
+
+class BackupError(Exception):
+    """Base of every error the tool reports as a one-line failure (exit 1)."""
+
+
+class UsageError(BackupError):
+    """Bad arguments or missing configuration (exit 2)."""
+
+
+class StorageError(BackupError):
+    """The storage backend failed (network, permissions, disk)."""
+
+
+class ObjectNotFound(StorageError):
+    """A requested object does not exist."""
+
+
+class RepositoryError(BackupError):
+    """The repository is missing, malformed or inconsistent."""
+
+
+class CorruptObject(RepositoryError):
+    """An object failed verification (hash mismatch, bad encoding)."""
+
+
+class EncryptionKeyError(RepositoryError):
+    """The encryption key is wrong or missing."""
+
+
+class SnapshotNotFound(RepositoryError):
+    """The requested backup number does not exist."""
+
+
+class UnsafePath(BackupError):
+    """A path from the repository would escape the restore target."""
+
+
+class Timeout(BackupError):
+    """The command ran past its time bound."""
