@@ -61,5 +61,5 @@ class Storage(abc.ABC):
         """Remove leftovers of interrupted writes older than ``max_age`` seconds; return count."""
         return 0
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections."""

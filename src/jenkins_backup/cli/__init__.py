@@ -1,0 +1,1 @@
+"""The command line: parsing, exit codes and human output. Thin: it calls operations."""

@@ -1,0 +1,28 @@
+"""`jenkins-backup backup N`: the operator's backup action."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from jenkins_backup.cli import commands
+from jenkins_backup.cli.output import progress
+from jenkins_backup.operations.backup import backup
+from jenkins_backup.settings import Settings
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("backup", help="back up JENKINS_HOME as number N")
+    p.add_argument("number", help="the backup number (a positive integer)")
+    commands.common_options(p, home=True)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    number = commands.backup_number(args.number)
+    bar = progress("backup")
+    try:
+        backup(settings, number, bar)
+    finally:
+        bar.close()
+    return 0

@@ -1,0 +1,60 @@
+"""`jenkins-backup list [--json]`: the backups in the repository."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from jenkins_backup.cli import commands
+from jenkins_backup.operations.listing import BackupInfo, list_backups
+from jenkins_backup.settings import Settings
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("list", help="list backups")
+    p.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    commands.common_options(p)
+    p.set_defaults(run=run)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    backups = list_backups(settings)
+    if args.json:
+        json.dump([_json(b) for b in backups], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    rows = [("NUMBER", "COMMITTED AT (UTC)", "FILES", "SIZE", "NEW DATA")]
+    for b in backups:
+        if b.intact:
+            rows.append(
+                (str(b.number), b.committed_at, str(b.files), _size(b.bytes), _size(b.bytes_added))
+            )
+        else:
+            rows.append((str(b.number), b.committed_at, "?", "damaged", "?"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print(
+            "  ".join(
+                c.rjust(w) if i != 1 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    if not backups:
+        print("(no backups)")
+    return 0
+
+
+def _json(b: BackupInfo) -> dict[str, Any]:
+    return dataclasses.asdict(b)

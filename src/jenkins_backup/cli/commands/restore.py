@@ -1,0 +1,30 @@
+"""`jenkins-backup restore N|latest`: the operator's restore action, and the init container."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from jenkins_backup.cli import commands
+from jenkins_backup.cli.output import progress
+from jenkins_backup.operations.restore import restore
+from jenkins_backup.settings import Settings
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "restore", help="restore backup N (or 'latest') into JENKINS_HOME"
+    )
+    p.add_argument("number", help="the backup number, or 'latest'")
+    commands.common_options(p, home=True)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    number = None if args.number == "latest" else commands.backup_number(args.number)
+    bar = progress("restore")
+    try:
+        restore(settings, number, bar)
+    finally:
+        bar.close()
+    return 0

@@ -1,0 +1,251 @@
+"""The backup pipeline: walk JENKINS_HOME, reuse unchanged files, store the rest, build trees.
+
+Directories are visited depth first. Changed files are read, chunked, hashed and compressed by a
+thread pool while the walk goes on; a directory's tree is finished once its files are, in the
+order the walk produced them (children before parents). The number of files in flight is
+bounded, so memory does not grow with the size of the home.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from jenkins_backup.engine.progress import NoProgress, Progress
+from jenkins_backup.engine.reader import SkipFile, read_file
+from jenkins_backup.engine.scope import Scope
+from jenkins_backup.errors import BackupError
+from jenkins_backup.repository.pack import DATA, TREE
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.snapshot import SnapshotStats
+from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry, encode_tree
+from jenkins_backup.repository.writer import BlobWriter
+
+log = logging.getLogger(__name__)
+_MAX_IN_FLIGHT = 512
+
+
+@dataclass
+class _Dir:
+    name: bytes
+    st: os.stat_result
+    parent_tree: bytes | None
+    items: list[Entry | Future[Entry | None] | _Dir] = field(default_factory=list)
+    entry: Entry | None = None
+    wanted: bool = True  # False: walked only because an include pattern lies below
+    nonempty: bool = False
+
+
+@dataclass
+class _Counters:
+    files: int = 0
+    dirs: int = 0
+    bytes: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    warnings: int = 0
+
+
+class Archiver:
+    def __init__(
+        self,
+        repo: Repository,
+        writer: BlobWriter,
+        scope: Scope,
+        *,
+        threads: int = 8,
+        progress: Progress | None = None,
+    ) -> None:
+        self.repo = repo
+        self.writer = writer
+        self.scope = scope
+        self.threads = threads
+        self.progress = progress or NoProgress()
+        self._params = repo.config.chunker
+        self._pending: deque[_Dir] = deque()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._c = _Counters()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="read")
+
+    def run(self, home: bytes, parent_tree: bytes | None) -> tuple[bytes, SnapshotStats]:
+        try:
+            st = os.stat(home)
+        except OSError as exc:
+            raise BackupError(
+                f"cannot read JENKINS_HOME {os.fsdecode(home)}: {exc.strerror}"
+            ) from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise BackupError(f"JENKINS_HOME {os.fsdecode(home)} is not a directory")
+        try:
+            root = self._visit(home, b"", b"", st, parent_tree)
+            if root is None:
+                raise BackupError(f"cannot list JENKINS_HOME {os.fsdecode(home)}")
+            while self._pending:
+                self._finish(self._pending.popleft())
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        assert root.entry is not None
+        c = self._c
+        stats = SnapshotStats(
+            files=c.files,
+            dirs=c.dirs,
+            bytes=c.bytes,
+            files_read=c.files_read,
+            bytes_read=c.bytes_read,
+            warnings=c.warnings,
+        )
+        return root.entry.subtree, stats
+
+    def warn(self, msg: str, *args: object) -> None:
+        with self._lock:
+            self._c.warnings += 1
+        log.warning(msg, *args)
+
+    def _parent_entries(self, tree_id: bytes | None) -> dict[bytes, Entry]:
+        if tree_id is None:
+            return {}
+        return {e.name: e for e in self.repo.read_tree(tree_id)}
+
+    def _visit(
+        self, path: bytes, rel: bytes, name: bytes, st: os.stat_result, parent_tree: bytes | None
+    ) -> _Dir | None:
+        try:
+            with os.scandir(path) as it:
+                listing = sorted(it, key=lambda d: d.name)
+        except FileNotFoundError:
+            self.warn("directory vanished during backup: %s", _show(rel))
+            return None
+        except OSError as exc:
+            self.warn("cannot list %s: %s (skipped)", _show(rel), exc.strerror)
+            return None
+        parent = self._parent_entries(parent_tree)
+        node = _Dir(name, st, parent_tree)
+        for de in listing:
+            cname = de.name
+            crel = rel + b"/" + cname if rel else cname
+            try:
+                cst = de.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished between listing and stat: not in this backup
+            except OSError as exc:
+                self.warn("cannot stat %s: %s (skipped)", _show(crel), exc.strerror)
+                continue
+            mode = cst.st_mode
+            if stat.S_ISDIR(mode):
+                if not self.scope.descend(crel):
+                    continue
+                pe = parent.get(cname)
+                child = self._visit(
+                    de.path, crel, cname, cst, pe.subtree if pe and pe.kind == DIR else None
+                )
+                if child is not None:
+                    child.wanted = self.scope.wants(crel, True)
+                    node.items.append(child)
+            elif stat.S_ISREG(mode):
+                if not self.scope.wants(crel, False):
+                    continue
+                pe = parent.get(cname)
+                with self._lock:
+                    self._c.files += 1
+                    self._c.bytes += cst.st_size
+                if (
+                    pe is not None
+                    and pe.kind == FILE
+                    and pe.size == cst.st_size
+                    and pe.mtime_ns == cst.st_mtime_ns
+                    and pe.ctime_ns == cst.st_ctime_ns
+                    and pe.inode == cst.st_ino
+                ):
+                    node.items.append(pe)
+                    self.progress.advance(1, 0)
+                else:
+                    node.items.append(self._pool.submit(self._store_file, de.path, cname, crel))
+                    self._in_flight += 1
+            elif stat.S_ISLNK(mode):
+                if not self.scope.wants(crel, False):
+                    continue
+                try:
+                    target = os.readlink(de.path)
+                except OSError as exc:
+                    self.warn("cannot read link %s: %s (skipped)", _show(crel), exc.strerror)
+                    continue
+                node.items.append(
+                    Entry(cname, SYMLINK, stat.S_IMODE(mode), cst.st_mtime_ns, target=target)
+                )
+            else:
+                log.info("skipping special file %s", _show(crel))
+        self._pending.append(node)
+        while self._in_flight > _MAX_IN_FLIGHT and self._pending:
+            self._finish(self._pending.popleft())
+        return node
+
+    def _store_chunk(self, data: bytes | memoryview) -> bytes:
+        blob_id = self.repo.codec.blob_id(data)
+        self.writer.add(DATA, blob_id, data)
+        return blob_id
+
+    def _store_file(self, path: bytes, name: bytes, rel: bytes) -> Entry | None:
+        try:
+            r = read_file(path, self._params, self._store_chunk)
+        except SkipFile as exc:
+            if not os.path.lexists(path):
+                self.warn("file vanished during backup: %s", _show(rel))
+            else:
+                self.warn("cannot read %s: %s (skipped)", _show(rel), exc)
+            return None
+        if r.changed:
+            self.warn("file changed while being read: %s (stored as read)", _show(rel))
+        with self._lock:
+            self._c.files_read += 1
+            self._c.bytes_read += r.size
+        self.progress.advance(1, r.size)
+        st = r.st
+        return Entry(
+            name,
+            FILE,
+            stat.S_IMODE(st.st_mode),
+            st.st_mtime_ns,
+            r.size,
+            st.st_ctime_ns,
+            st.st_ino,
+            r.chunks,
+        )
+
+    def _finish(self, node: _Dir) -> None:
+        entries: list[Entry] = []
+        for item in node.items:
+            if isinstance(item, Entry):
+                entries.append(item)
+            elif isinstance(item, _Dir):
+                assert item.entry is not None, "children finish before their parent"
+                if item.wanted or item.nonempty:
+                    entries.append(item.entry)
+            else:
+                self._in_flight -= 1
+                result = item.result()
+                if result is None:
+                    with self._lock:
+                        self._c.files -= 1
+                else:
+                    entries.append(result)
+        node.items = []
+        node.nonempty = bool(entries)
+        data = encode_tree(entries)
+        tree_id = self.repo.codec.blob_id(data)
+        if tree_id != node.parent_tree:
+            self.writer.add(TREE, tree_id, data)
+        with self._lock:
+            self._c.dirs += 1
+        node.entry = Entry(
+            node.name, DIR, stat.S_IMODE(node.st.st_mode), node.st.st_mtime_ns, subtree=tree_id
+        )
+
+
+def _show(rel: bytes) -> str:
+    return repr(os.fsdecode(rel))[1:-1]

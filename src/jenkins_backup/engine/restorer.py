@@ -1,0 +1,346 @@
+"""The restore pipeline: check the whole backup, then write it into JENKINS_HOME.
+
+Every file is written under a temporary name in its own directory, from blobs whose hashes were
+verified, then renamed into place: a reader of JENKINS_HOME never sees a half-written file.
+Directories are opened one component at a time with O_NOFOLLOW from the target's root, so no
+write ever goes through a symlink, and names were validated when the trees were decoded.
+Files already present with identical content are left alone, which makes a repeated restore
+cheap. Packs are read once per batch of small files; big files are streamed chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import secrets
+import stat
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from jenkins_backup.engine.progress import NoProgress, Progress
+from jenkins_backup.engine.reader import iter_file_chunks
+from jenkins_backup.errors import BackupError, CorruptObject, UnsafePath
+from jenkins_backup.repository.pack import pack_id_from_key, pack_key
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
+
+log = logging.getLogger(__name__)
+
+BIG_FILE = 16 << 20
+_BATCH_FILES = 2048
+_BATCH_BYTES = 64 << 20
+_BATCH_DIRS = 256
+_SAFE_MODE = 0o1777  # no setuid or setgid bits, ever
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+TMP_PREFIX = b".jbtmp-"
+
+Parts = tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class RestoreStats:
+    files: int
+    files_written: int
+    files_unchanged: int
+    bytes_written: int
+    warnings: int
+
+
+def walk(
+    repo: Repository, tree_id: bytes, parts: Parts = ()
+) -> Iterator[tuple[Parts, list[Entry]]]:
+    """Pre-order walk of a snapshot's trees: (directory path parts, its entries)."""
+    stack: list[tuple[Parts, bytes]] = [(parts, tree_id)]
+    while stack:
+        dparts, tid = stack.pop()
+        entries = repo.read_tree(tid)
+        yield dparts, entries
+        for e in reversed(entries):
+            if e.kind == DIR:
+                stack.append(((*dparts, e.name), e.subtree))
+
+
+def check_snapshot(repo: Repository, tree_id: bytes) -> tuple[int, int]:
+    """Verify every tree, that every chunk is indexed, and that every pack exists.
+
+    Run before anything is written, so that a damaged backup fails with nothing touched.
+    Returns (files, bytes).
+    """
+    index = repo.index()
+    needed: set[bytes] = set()
+    files = total = 0
+    for _, entries in walk(repo, tree_id):
+        for e in entries:
+            if e.kind != FILE:
+                continue
+            files += 1
+            total += e.size
+            size = 0
+            for cid in e.content:
+                loc = index.get(cid)
+                if loc is None:
+                    raise CorruptObject(f"data of {e.name!r} is missing from the repository")
+                needed.add(loc.pack)
+                size += loc.raw_length
+            if size != e.size:
+                raise CorruptObject(f"size of {e.name!r} does not match its data")
+    present = {pid for pid in (pack_id_from_key(i.key) for i in repo.storage.list("data/")) if pid}
+    missing = needed - present
+    if missing:
+        raise CorruptObject(f"{len(missing)} pack(s) of this backup are missing")
+    return files, total
+
+
+class Restorer:
+    def __init__(
+        self,
+        repo: Repository,
+        target: bytes,
+        *,
+        threads: int = 8,
+        progress: Progress | None = None,
+    ) -> None:
+        self.repo = repo
+        self.target = target
+        self.progress = progress or NoProgress()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="restore")
+        self._fds: dict[Parts, int] = {}
+        self._root_fd = -1
+        self._lock = threading.Lock()
+        self._files = self._written = self._unchanged = self._bytes = self._warnings = 0
+
+    def warn(self, msg: str, *args: object) -> None:
+        with self._lock:
+            self._warnings += 1
+        log.warning(msg, *args)
+
+    def run(self, tree_id: bytes) -> RestoreStats:
+        os.makedirs(self.target, exist_ok=True)
+        self._root_fd = os.open(self.target, _DIR_FLAGS)
+        big: list[Future[None]] = []
+        try:
+            batch: list[tuple[int, Entry]] = []
+            batch_bytes = 0
+            for dparts, entries in walk(self.repo, tree_id):
+                if len(self._fds) >= _BATCH_DIRS:
+                    self._flush(batch)
+                    batch, batch_bytes = [], 0
+                dfd = self._dir_fd(dparts)
+                for e in entries:
+                    if e.kind == FILE:
+                        self._files += 1
+                        if e.size >= BIG_FILE:
+                            big.append(self._pool.submit(self._big_file, os.dup(dfd), dparts, e))
+                            continue
+                        batch.append((dfd, e))
+                        batch_bytes += e.size
+                        if len(batch) >= _BATCH_FILES or batch_bytes >= _BATCH_BYTES:
+                            self._flush(batch)
+                            batch, batch_bytes = [], 0
+                            dfd = self._dir_fd(dparts)
+                    elif e.kind == SYMLINK:
+                        self._symlink(dfd, dparts, e)
+                    else:
+                        self._dir_fd((*dparts, e.name))
+            self._flush(batch)
+            for fut in big:
+                fut.result()
+            self._apply_dir_metadata(tree_id)
+        finally:
+            for fut in big:
+                fut.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._close_fds()
+            os.close(self._root_fd)
+        return RestoreStats(
+            self._files, self._written, self._unchanged, self._bytes, self._warnings
+        )
+
+    # -- directories ----------------------------------------------------------------------
+
+    def _close_fds(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _dir_fd(self, parts: Parts) -> int:
+        """Open (creating as needed) the directory ``parts`` below the target, never via a link."""
+        fd = self._fds.get(parts)
+        if fd is not None:
+            return fd
+        parent = self._dir_fd(parts[:-1]) if parts else self._root_fd
+        if not parts:
+            return self._root_fd
+        name = parts[-1]
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            os.mkdir(name, 0o700, dir_fd=parent)
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePath(
+                    f"refusing to restore through the symlink {_show(parts)} in the target"
+                ) from exc
+            os.unlink(name, dir_fd=parent)  # a file where the backup has a directory
+            os.mkdir(name, 0o700, dir_fd=parent)
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        self._fds[parts] = fd
+        return fd
+
+    def _apply_dir_metadata(self, tree_id: bytes) -> None:
+        """Set directory modes and mtimes last: writing into a directory changes its mtime."""
+        dirs: list[tuple[Parts, Entry]] = []
+        for dparts, entries in walk(self.repo, tree_id):
+            dirs.extend((dparts, e) for e in entries if e.kind == DIR)
+        for dparts, e in reversed(dirs):
+            fd = self._dir_fd(dparts)
+            os.chmod(e.name, (e.mode & _SAFE_MODE) | 0o700, dir_fd=fd)
+            os.utime(e.name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=fd, follow_symlinks=False)
+            if len(self._fds) > _BATCH_DIRS:
+                self._close_fds()
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _same(self, dfd: int, e: Entry) -> bool:
+        """True when the file present has the backup's content; fixes its mode and mtime."""
+        try:
+            st = os.stat(e.name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
+            return False
+        fd = os.open(e.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            params = self.repo.config.chunker
+            ids = tuple(self.repo.codec.blob_id(c) for c in iter_file_chunks(fd, params))
+            if ids != e.content:
+                return False
+            if stat.S_IMODE(st.st_mode) != e.mode & _SAFE_MODE:
+                os.fchmod(fd, e.mode & _SAFE_MODE)
+            if st.st_mtime_ns != e.mtime_ns:
+                os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+        finally:
+            os.close(fd)
+        return True
+
+    def _flush(self, batch: list[tuple[int, Entry]]) -> None:
+        if not batch:
+            self._close_fds()
+            return
+        same = list(self._pool.map(lambda item: self._same(*item), batch))
+        todo = [item for item, s in zip(batch, same, strict=True) if not s]
+        with self._lock:
+            self._unchanged += len(batch) - len(todo)
+        self.progress.advance(len(batch) - len(todo), 0)
+        blobs = self._fetch({cid for _, e in todo for cid in e.content})
+        list(self._pool.map(lambda item: self._write(item[0], item[1], blobs), todo))
+        self._close_fds()
+
+    def _fetch(self, ids: set[bytes]) -> dict[bytes, bytes]:
+        """Read the needed blobs, one ranged read per pack, verifying each blob's hash."""
+        by_pack: dict[bytes, list[tuple[bytes, int, int, int]]] = defaultdict(list)
+        for cid in ids:
+            loc = self.repo.locate(cid)
+            by_pack[loc.pack].append((cid, loc.offset, loc.length, loc.raw_length))
+
+        def read(pack: bytes) -> list[tuple[bytes, bytes]]:
+            items = by_pack[pack]
+            start = min(i[1] for i in items)
+            end = max(i[1] + i[2] for i in items)
+            data = memoryview(self.repo.storage.get_range(pack_key(pack), start, end - start))
+            if len(data) != end - start:
+                raise CorruptObject(f"pack {pack.hex()[:16]} is truncated")
+            codec = self.repo.codec
+            return [
+                (cid, codec.unseal_verified(data[off - start : off - start + ln], cid, raw))
+                for cid, off, ln, raw in items
+            ]
+
+        out: dict[bytes, bytes] = {}
+        for pairs in self._pool.map(read, list(by_pack)):
+            out.update(pairs)
+        return out
+
+    def _write(self, dfd: int, e: Entry, blobs: dict[bytes, bytes]) -> None:
+        self._write_chunks(dfd, e, (blobs[c] for c in e.content))
+
+    def _big_file(self, dfd: int, dparts: Parts, e: Entry) -> None:
+        try:
+            if not self._same(dfd, e):
+                self._write_chunks(dfd, e, (self.repo.read_blob(c) for c in e.content))
+            else:
+                with self._lock:
+                    self._unchanged += 1
+                self.progress.advance(1, 0)
+        finally:
+            os.close(dfd)
+
+    def _write_chunks(self, dfd: int, e: Entry, chunks: Iterator[bytes]) -> None:
+        tmp = TMP_PREFIX + secrets.token_hex(8).encode()
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dfd,
+        )
+        try:
+            size = 0
+            try:
+                for data in chunks:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    size += len(data)
+                if size != e.size:
+                    raise CorruptObject(f"restored size of {e.name!r} does not match the backup")
+                os.fchmod(fd, e.mode & _SAFE_MODE)
+                os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+            finally:
+                os.close(fd)
+            os.rename(tmp, e.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            if isinstance(exc, OSError) and exc.errno in (errno.EISDIR, errno.ENOTEMPTY):
+                self.warn("a directory is in the way of file %r: not restored", e.name)
+                return
+            raise
+        with self._lock:
+            self._written += 1
+            self._bytes += size
+        self.progress.advance(1, size)
+
+    def _symlink(self, dfd: int, dparts: Parts, e: Entry) -> None:
+        try:
+            if os.readlink(e.name, dir_fd=dfd) == e.target:
+                os.utime(e.name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)
+                return
+        except OSError:
+            pass
+        tmp = TMP_PREFIX + secrets.token_hex(8).encode()
+        os.symlink(e.target, tmp, dir_fd=dfd)
+        try:
+            os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)
+            os.rename(tmp, e.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            os.unlink(tmp, dir_fd=dfd)
+            if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                self.warn("a directory is in the way of link %s: not restored", _show(dparts))
+                return
+            raise
+
+
+def _show(parts: Parts) -> str:
+    return repr(os.fsdecode(b"/".join(parts)))[1:-1]
+
+
+__all__ = ["BackupError", "RestoreStats", "Restorer", "check_snapshot", "walk"]

@@ -1,0 +1,1 @@
+"""Operations: each a function over a repository and settings, usable as a library."""

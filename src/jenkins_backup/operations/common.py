@@ -1,0 +1,55 @@
+"""Opening the repository named by the settings, and finding snapshots in it."""
+
+from __future__ import annotations
+
+import logging
+
+from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef
+from jenkins_backup.settings import Settings
+from jenkins_backup.storage.base import Storage
+from jenkins_backup.storage.factory import open_storage
+
+log = logging.getLogger(__name__)
+
+
+def storage_for(settings: Settings) -> Storage:
+    return open_storage(settings.require_repository(), settings.storage_env)
+
+
+def open_repository(settings: Settings, *, create: bool = False) -> Repository | None:
+    """The repository, or None when none exists yet (and ``create`` is False)."""
+    storage = storage_for(settings)
+    if create:
+        return Repository.open_or_create(storage)
+    if not Repository.exists(storage):
+        return None
+    return Repository.open(storage)
+
+
+def intact(repo: Repository, ref: SnapshotRef) -> Snapshot | None:
+    """Load a snapshot and check its root tree reads back; None (with a warning) if damaged."""
+    try:
+        snap = repo.load_snapshot(ref)
+        repo.read_tree(snap.tree)
+        return snap
+    except (CorruptObject, ObjectNotFound, RepositoryError) as exc:
+        log.warning("skipping damaged backup %d: %s", ref.number, exc)
+        return None
+
+
+def latest_intact(repo: Repository) -> tuple[SnapshotRef, Snapshot] | None:
+    """The most recently committed intact backup: by commit time, not by number."""
+    for ref in reversed(repo.snapshot_refs()):
+        snap = intact(repo, ref)
+        if snap is not None:
+            return ref, snap
+    return None
+
+
+def find_number(repo: Repository, number: int) -> SnapshotRef | None:
+    for ref in reversed(repo.snapshot_refs()):
+        if ref.number == number:
+            return ref
+    return None

@@ -1,0 +1,52 @@
+"""The list operation: every backup with its commit time, size and new data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jenkins_backup.errors import BackupError
+from jenkins_backup.operations.common import intact, open_repository
+from jenkins_backup.repository.snapshot import iso_time
+from jenkins_backup.settings import Settings
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    number: int
+    committed_at: str
+    files: int
+    bytes: int
+    bytes_added: int
+    scope: str
+    intact: bool
+
+
+def list_backups(settings: Settings, *, check: bool = False) -> list[BackupInfo]:
+    """Oldest commit first. Without ``check`` a damaged snapshot object still shows, unreadable."""
+    repo = open_repository(settings)
+    if repo is None:
+        return []
+    out: list[BackupInfo] = []
+    for ref in repo.snapshot_refs():
+        if check:
+            snap = intact(repo, ref)
+        else:
+            try:
+                snap = repo.load_snapshot(ref)
+            except BackupError:  # shown as damaged; never hides the others
+                snap = None
+        if snap is None:
+            out.append(BackupInfo(ref.number, iso_time(ref.time_ns), 0, 0, 0, "", False))
+            continue
+        out.append(
+            BackupInfo(
+                snap.number,
+                snap.committed_at,
+                snap.stats.files,
+                snap.stats.bytes,
+                snap.stats.bytes_added,
+                snap.scope,
+                True,
+            )
+        )
+    return out

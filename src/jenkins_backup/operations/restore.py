@@ -1,0 +1,67 @@
+"""The restore operation: check backup N whole, then write it into JENKINS_HOME."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from jenkins_backup.engine.progress import Progress
+from jenkins_backup.engine.restorer import Restorer, RestoreStats, check_snapshot
+from jenkins_backup.errors import CorruptObject, RepositoryError, SnapshotNotFound
+from jenkins_backup.operations.common import find_number, latest_intact, open_repository
+from jenkins_backup.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    number: int | None  # None: "latest" asked and there is no backup, nothing written
+    stats: RestoreStats | None
+    seconds: float
+
+
+def restore(
+    settings: Settings, number: int | None, progress: Progress | None = None
+) -> RestoreResult:
+    """Restore backup ``number``, or the latest intact one when ``number`` is None."""
+    started = time.monotonic()
+    home = os.fsencode(os.path.abspath(settings.require_home()))
+    repo = open_repository(settings)
+    if repo is None:
+        if number is None:
+            log.info("no backup to restore yet; nothing written")
+            return RestoreResult(None, None, 0.0)
+        raise SnapshotNotFound(f"backup {number} does not exist (the repository is empty)")
+    if number is None:
+        found = latest_intact(repo)
+        if found is None:
+            log.info("no backup to restore yet; nothing written")
+            return RestoreResult(None, None, time.monotonic() - started)
+        snap = found[1]
+    else:
+        ref = find_number(repo, number)
+        if ref is None:
+            raise SnapshotNotFound(f"backup {number} does not exist")
+        try:
+            snap = repo.load_snapshot(ref)
+        except (CorruptObject, RepositoryError) as exc:
+            raise CorruptObject(f"backup {number} is damaged: {exc}") from exc
+    try:
+        files, total = check_snapshot(repo, snap.tree)
+    except CorruptObject as exc:
+        raise CorruptObject(f"backup {snap.number} is damaged: {exc}") from exc
+    log.info("restoring backup %d (%d files, %d bytes)", snap.number, files, total)
+    stats = Restorer(repo, home, threads=settings.threads, progress=progress).run(snap.tree)
+    os.sync()
+    elapsed = time.monotonic() - started
+    log.info(
+        "restored backup %d: %d files written, %d already up to date, %.1fs",
+        snap.number,
+        stats.files_written,
+        stats.files_unchanged,
+        elapsed,
+    )
+    return RestoreResult(snap.number, stats, elapsed)

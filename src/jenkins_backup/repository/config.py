@@ -1,0 +1,59 @@
+"""The repository config: written once, create-only, by the first backup."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from jenkins_backup.errors import RepositoryError
+
+KEY = "config"
+FORMAT = "jenkins-backup"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChunkerParams:
+    min_size: int = 256 * 1024
+    avg_size: int = 1024 * 1024
+    max_size: int = 4 * 1024 * 1024
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    id: str
+    version: int = VERSION
+    chunker: ChunkerParams = field(default_factory=ChunkerParams)
+    compression: str = "zstd"
+    hash: str = "blake3"
+    # None for a plain repository; otherwise the parameters and wrapped keys (crypto.py).
+    encryption: dict[str, Any] | None = None
+
+
+def new_config(encryption: dict[str, Any] | None = None) -> RepoConfig:
+    return RepoConfig(id=secrets.token_hex(16), encryption=encryption)
+
+
+def encode_config(c: RepoConfig) -> bytes:
+    doc = asdict(c)
+    doc["format"] = FORMAT
+    return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def decode_config(data: bytes) -> RepoConfig:
+    try:
+        doc = json.loads(data)
+        if doc.pop("format") != FORMAT:
+            raise RepositoryError("not a jenkins-backup repository")
+        version = doc.get("version")
+        if version != VERSION:
+            raise RepositoryError(f"repository format version {version} is not supported")
+        chunker = ChunkerParams(**doc.pop("chunker"))
+        return RepoConfig(chunker=chunker, **doc)
+    except RepositoryError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RepositoryError("repository config is malformed") from exc

@@ -1,0 +1,246 @@
+"""Repository access: open or create, read verified blobs, list and commit snapshots."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
+from jenkins_backup.repository import config as cfg
+from jenkins_backup.repository.codec import Codec
+from jenkins_backup.repository.index import Index, Location, decode_index
+from jenkins_backup.repository.pack import (
+    TRAILER_SIZE,
+    BlobEntry,
+    decode_header,
+    pack_id_from_key,
+    pack_key,
+    parse_trailer,
+)
+from jenkins_backup.repository.snapshot import (
+    PREFIX,
+    Snapshot,
+    SnapshotRef,
+    decode_snapshot,
+    encode_snapshot,
+    parse_key,
+    snapshot_key,
+)
+from jenkins_backup.repository.tree import Entry, decode_tree
+from jenkins_backup.storage.base import Storage
+
+log = logging.getLogger(__name__)
+INDEX_PREFIX = "index/"
+MAX_INDEX_BYTES = 2 << 30
+_TREE_CACHE_BYTES = 256 << 20
+
+# Builds the codec from the config; the encryption layer plugs in here.
+CodecFactory = Callable[[cfg.RepoConfig], Codec]
+
+
+def plain_codec(config: cfg.RepoConfig) -> Codec:
+    if config.encryption is not None:
+        raise RepositoryError("repository is encrypted and no key was given")
+    return Codec()
+
+
+class Repository:
+    def __init__(self, storage: Storage, config: cfg.RepoConfig, codec: Codec) -> None:
+        self.storage = storage
+        self.config = config
+        self.codec = codec
+        self._index: Index | None = None
+        self._index_keys: set[str] = set()
+        self._lock = threading.Lock()
+        self._pack_cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._cached_bytes = 0
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, storage: Storage, codec_factory: CodecFactory = plain_codec) -> Repository:
+        try:
+            raw = storage.get(cfg.KEY)
+        except ObjectNotFound as exc:
+            raise RepositoryError(f"no repository at {storage.describe()}") from exc
+        config = cfg.decode_config(raw)
+        return cls(storage, config, codec_factory(config))
+
+    @classmethod
+    def open_or_create(
+        cls,
+        storage: Storage,
+        codec_factory: CodecFactory = plain_codec,
+        new_config: Callable[[], cfg.RepoConfig] = cfg.new_config,
+    ) -> Repository:
+        # Two first backups may race: create-only makes one config win, both then read it.
+        if storage.stat(cfg.KEY) is None and storage.put(
+            cfg.KEY, cfg.encode_config(new_config()), create_only=True
+        ):
+            log.info("created repository at %s", storage.describe())
+        return cls.open(storage, codec_factory)
+
+    @staticmethod
+    def exists(storage: Storage) -> bool:
+        return storage.stat(cfg.KEY) is not None
+
+    # -- index -----------------------------------------------------------------------------
+
+    def index(self) -> Index:
+        """The merged index, loaded on first use (an unchanged backup never needs it)."""
+        with self._lock:
+            if self._index is None:
+                self._index = Index()
+                self._load_index_files(
+                    self._index, [i.key for i in self.storage.list(INDEX_PREFIX)]
+                )
+            return self._index
+
+    def refresh_index(self) -> Index:
+        """Merge index files written since the index was loaded (by concurrent backups)."""
+        index = self.index()
+        with self._lock:
+            keys = [i.key for i in self.storage.list(INDEX_PREFIX)]
+            self._load_index_files(index, [k for k in keys if k not in self._index_keys])
+        return index
+
+    def _load_index_files(self, index: Index, keys: list[str]) -> None:
+        def load(key: str) -> bytes | None:
+            try:
+                sealed = self.storage.get(key)
+            except ObjectNotFound:
+                return None  # removed by a concurrent prune after it was merged elsewhere
+            plain = self.codec.unseal(sealed, MAX_INDEX_BYTES)
+            if self.codec.blob_id(plain).hex() != key.rsplit("/", 1)[-1]:
+                raise CorruptObject(f"index file {key} fails its hash check")
+            return plain
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for key, plain in zip(keys, pool.map(load, keys), strict=True):
+                if plain is None:
+                    continue
+                for pack_id, entries in decode_index(plain):
+                    index.add_pack(pack_id, entries)
+                self._index_keys.add(key)
+
+    def write_index(self, plain: bytes) -> str:
+        key = INDEX_PREFIX + self.codec.blob_id(plain).hex()
+        self.storage.put(key, self.codec.seal(plain), create_only=True)
+        with self._lock:
+            self._index_keys.add(key)
+        return key
+
+    def index_keys(self) -> set[str]:
+        return set(self._index_keys)
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def locate(self, blob_id: bytes) -> Location:
+        loc = self.index().get(blob_id)
+        if loc is None:
+            raise CorruptObject(f"blob {blob_id.hex()[:16]} is not in the index")
+        return loc
+
+    def read_blob(self, blob_id: bytes) -> bytes:
+        loc = self.locate(blob_id)
+        try:
+            sealed = self.storage.get_range(pack_key(loc.pack), loc.offset, loc.length)
+        except ObjectNotFound as exc:
+            raise CorruptObject(f"pack {loc.pack.hex()[:16]} is missing") from exc
+        if len(sealed) != loc.length:
+            raise CorruptObject(f"pack {loc.pack.hex()[:16]} is truncated")
+        return self.codec.unseal_verified(sealed, blob_id, loc.raw_length)
+
+    def read_tree(self, tree_id: bytes) -> list[Entry]:
+        """Read a tree; whole tree packs are cached, since neighbouring trees are read next."""
+        loc = self.locate(tree_id)
+        with self._lock:
+            pack = self._pack_cache.get(loc.pack)
+            if pack is not None:
+                self._pack_cache.move_to_end(loc.pack)
+        if pack is None:
+            try:
+                pack = self.storage.get(pack_key(loc.pack))
+            except ObjectNotFound as exc:
+                raise CorruptObject(f"pack {loc.pack.hex()[:16]} is missing") from exc
+            with self._lock:
+                if loc.pack not in self._pack_cache:
+                    self._pack_cache[loc.pack] = pack
+                    self._cached_bytes += len(pack)
+                while self._cached_bytes > _TREE_CACHE_BYTES and len(self._pack_cache) > 1:
+                    self._cached_bytes -= len(self._pack_cache.popitem(last=False)[1])
+        if loc.offset + loc.length > len(pack):
+            raise CorruptObject(f"pack {loc.pack.hex()[:16]} is truncated")
+        sealed = memoryview(pack)[loc.offset : loc.offset + loc.length]
+        return decode_tree(self.codec.unseal_verified(sealed, tree_id, loc.raw_length))
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def snapshot_refs(self) -> list[SnapshotRef]:
+        """Every committed snapshot, oldest commit first; a number replaced later is hidden."""
+        refs = sorted(r for r in map(parse_key, (i.key for i in self.storage.list(PREFIX))) if r)
+        newest: dict[int, SnapshotRef] = {}
+        for r in refs:
+            newest[r.number] = r
+        return sorted(newest.values())
+
+    def all_snapshot_refs(self) -> list[SnapshotRef]:
+        """Including replaced ones, which a backup deletes after committing their successor."""
+        return sorted(r for r in map(parse_key, (i.key for i in self.storage.list(PREFIX))) if r)
+
+    def load_snapshot(self, ref: SnapshotRef) -> Snapshot:
+        try:
+            sealed = self.storage.get(ref.key)
+        except ObjectNotFound as exc:
+            raise CorruptObject(f"snapshot {ref.number} vanished") from exc
+        plain = self.codec.unseal(sealed, 1 << 20)
+        if self.codec.blob_id(plain) != ref.id:
+            raise CorruptObject(f"backup {ref.number} fails its hash check")
+        snap = decode_snapshot(plain)
+        if snap.number != ref.number or snap.time_ns != ref.time_ns:
+            raise CorruptObject(f"backup {ref.number} does not match its name")
+        return snap
+
+    def commit(self, snap: Snapshot) -> SnapshotRef:
+        """Write the snapshot object: the single step that makes a backup visible."""
+        plain = encode_snapshot(snap)
+        snap_id = self.codec.blob_id(plain)
+        key = snapshot_key(snap.time_ns, snap.number, snap_id)
+        self.storage.put(key, self.codec.seal(plain), create_only=True)
+        return SnapshotRef(snap.time_ns, snap.number, snap_id, key)
+
+    def remove_snapshots(self, refs: Iterable[SnapshotRef]) -> None:
+        for r in refs:
+            self.storage.delete(r.key)
+
+
+def read_pack_header(repo: Repository, pack_id: bytes, size: int) -> list[BlobEntry]:
+    """Read the blob list stored at the end of a pack (for adoption, repair and recovery)."""
+    key = pack_key(pack_id)
+    tail = repo.storage.get_range(key, -TRAILER_SIZE, TRAILER_SIZE)
+    length = parse_trailer(tail, size)
+    sealed = repo.storage.get_range(key, -(TRAILER_SIZE + length), length)
+    entries = decode_header(repo.codec.unseal(sealed, 64 << 20))
+    limit = size - TRAILER_SIZE - length
+    for e in entries:
+        if e.offset + e.length > limit:
+            raise CorruptObject(f"pack {pack_id.hex()[:16]} header points past its data")
+    return entries
+
+
+def find_orphans(repo: Repository, index: Index) -> list[tuple[bytes, list[BlobEntry]]]:
+    """Packs present in storage but in no index file: leftovers of interrupted backups."""
+    known = index.packs()
+    found: list[tuple[bytes, list[BlobEntry]]] = []
+    for info in repo.storage.list("data/"):
+        pack_id = pack_id_from_key(info.key)
+        if pack_id is None or pack_id in known:
+            continue
+        try:
+            found.append((pack_id, read_pack_header(repo, pack_id, info.size)))
+        except (CorruptObject, ObjectNotFound) as exc:
+            log.warning("ignoring unreadable pack %s: %s", pack_id.hex()[:16], exc)
+    return found

@@ -1,0 +1,105 @@
+"""Snapshots: the small object whose creation commits a backup.
+
+Stored at ``snapshots/<commit time ns, 20 digits>-<number>-<id>`` so that a listing alone orders
+backups by commit time and names their numbers; the id is the hash of the plaintext, so the
+name is verified when the object is read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from jenkins_backup.errors import CorruptObject
+
+PREFIX = "snapshots/"
+_KEY = re.compile(r"^snapshots/(\d{20})-(\d{1,19})-([0-9a-f]{64})$")
+MAX_SNAPSHOT_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class SnapshotStats:
+    files: int = 0
+    dirs: int = 0
+    bytes: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    blobs_added: int = 0
+    bytes_added: int = 0  # stored (compressed) bytes of new packs
+    warnings: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    number: int
+    time_ns: int  # commit time, UTC
+    tree: bytes
+    scope: str
+    hostname: str
+    parent: str = ""  # key of the parent snapshot, if any
+    stats: SnapshotStats = field(default_factory=SnapshotStats)
+    program: str = ""
+    source: str = ""  # "backup" or "import"
+
+    @property
+    def committed_at(self) -> str:
+        return iso_time(self.time_ns)
+
+
+def iso_time(time_ns: int) -> str:
+    """ISO 8601 in UTC with milliseconds, as ``list`` shows commit times."""
+    dt = datetime.fromtimestamp(time_ns / 1e9, tz=UTC)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, order=True)
+class SnapshotRef:
+    """What a listing tells without reading the object."""
+
+    time_ns: int
+    number: int
+    id: bytes
+    key: str
+
+
+def snapshot_key(time_ns: int, number: int, snap_id: bytes) -> str:
+    return f"{PREFIX}{time_ns:020d}-{number}-{snap_id.hex()}"
+
+
+def parse_key(key: str) -> SnapshotRef | None:
+    m = _KEY.match(key)
+    if not m:
+        return None
+    return SnapshotRef(int(m.group(1)), int(m.group(2)), bytes.fromhex(m.group(3)), key)
+
+
+def encode_snapshot(s: Snapshot) -> bytes:
+    doc = asdict(s)
+    doc["v"] = 1
+    doc["tree"] = s.tree.hex()
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode_snapshot(data: bytes) -> Snapshot:
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise CorruptObject("snapshot is oversized")
+    try:
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or doc.pop("v") != 1:
+            raise CorruptObject("snapshot has an unknown version")
+        stats = SnapshotStats(**doc.pop("stats"))
+        tree = bytes.fromhex(doc.pop("tree"))
+        snap = Snapshot(tree=tree, stats=stats, **doc)
+    except CorruptObject:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise CorruptObject(f"snapshot is malformed: {exc}") from exc
+    if (
+        len(snap.tree) != 32
+        or not isinstance(snap.number, int)
+        or not isinstance(snap.time_ns, int)
+    ):
+        raise CorruptObject("snapshot is malformed")
+    return snap

@@ -1,0 +1,109 @@
+"""Writing blobs: deduplicate, seal, pack, upload in parallel, then record an index file.
+
+Packs are uploaded create-only under their content hash while the backup runs; nothing refers
+to them until the index file and then the snapshot are written, so an interrupted backup leaves
+only unreferenced packs (adopted by the next backup or collected by prune).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from jenkins_backup.repository.index import Index, encode_index
+from jenkins_backup.repository.pack import DATA, TREE, BlobEntry, PackBuilder, pack_key
+from jenkins_backup.repository.repo import Repository, find_orphans
+
+DATA_PACK_TARGET = 8 << 20
+TREE_PACK_TARGET = 2 << 20
+
+
+class BlobWriter:
+    """Thread-safe sink for new blobs of one backup."""
+
+    def __init__(self, repo: Repository, uploads: int = 4) -> None:
+        self.repo = repo
+        self._index: Index | None = None  # loaded at the first new blob: unchanged backups skip it
+        self._lock = threading.Lock()
+        self._pending: set[bytes] = set()
+        self._builders = {DATA: PackBuilder(), TREE: PackBuilder()}
+        self._targets = {DATA: DATA_PACK_TARGET, TREE: TREE_PACK_TARGET}
+        self._pool = ThreadPoolExecutor(max_workers=uploads, thread_name_prefix="upload")
+        self._uploads: list[Future[None]] = []
+        # Bounds memory: at most this many finished packs wait for upload at once.
+        self._slots = threading.BoundedSemaphore(uploads * 2)
+        self.written: list[tuple[bytes, list[BlobEntry]]] = []
+        self.bytes_added = 0
+        self.blobs_added = 0
+
+    def _load_index(self) -> Index:
+        index = self.repo.index()
+        # Packs uploaded by an interrupted or concurrent backup are not indexed yet: adopt them,
+        # so their data is reused instead of uploaded again.
+        for pack_id, entries in find_orphans(self.repo, index):
+            index.add_pack(pack_id, entries)
+            self.written.append((pack_id, entries))
+        return index
+
+    def add(self, type_: int, blob_id: bytes, data: bytes | memoryview) -> bool:
+        """Store ``data`` unless a blob with this id exists; True when it was new."""
+        with self._lock:
+            if self._index is None:
+                self._index = self._load_index()
+            if blob_id in self._pending or blob_id in self._index:
+                return False
+            self._pending.add(blob_id)
+        sealed = self.repo.codec.seal(data)
+        finished = None
+        with self._lock:
+            builder = self._builders[type_]
+            builder.add(type_, blob_id, sealed, len(data))
+            self.blobs_added += 1
+            if builder.size >= self._targets[type_]:
+                finished = builder
+                self._builders[type_] = PackBuilder()
+        if finished is not None:
+            self._submit(finished)
+        return True
+
+    def _submit(self, builder: PackBuilder) -> None:
+        self._slots.acquire()
+        try:
+            pack_id, data, entries = builder.finish(self.repo.codec)
+        except BaseException:
+            self._slots.release()
+            raise
+        fut = self._pool.submit(self._upload, pack_id, data, entries)
+        with self._lock:
+            self._uploads.append(fut)
+
+    def _upload(self, pack_id: bytes, data: bytes, entries: list[BlobEntry]) -> None:
+        try:
+            self.repo.storage.put(pack_key(pack_id), data, create_only=True)
+            with self._lock:
+                self.written.append((pack_id, entries))
+                self.bytes_added += len(data)
+        finally:
+            self._slots.release()
+
+    def flush(self) -> str | None:
+        """Upload what is buffered, wait for every upload, write the index file; return its key."""
+        with self._lock:
+            builders = [b for b in self._builders.values() if b.entries]
+            self._builders = {DATA: PackBuilder(), TREE: PackBuilder()}
+        for b in builders:
+            self._submit(b)
+        with self._lock:
+            uploads, self._uploads = self._uploads, []
+        for fut in uploads:
+            fut.result()
+        if not self.written:
+            return None
+        key = self.repo.write_index(encode_index(self.written))
+        if self._index is not None:
+            for pack_id, entries in self.written:
+                self._index.add_pack(pack_id, entries)
+        return key
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
