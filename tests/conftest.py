@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from helpers import clean_env  # noqa: E402
+from homegen import generate  # noqa: E402
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A realistic tiny JENKINS_HOME (folders, multibranch, workspaces, odd names, a FIFO)."""
+    root = tmp_path / "jenkins_home"
+    generate(root, size="tiny", seed=7, odd=True)
+    return root
+
+
+@pytest.fixture
+def env(tmp_path: Path, home: Path) -> Iterator[dict[str, str]]:
+    yield clean_env(JENKINS_HOME=str(home), BACKUP_REPOSITORY=str(tmp_path / "repo"))

@@ -1,0 +1,96 @@
+"""Test helpers: drive the CLI as the operator does, and describe trees for comparison."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+# Everything the tool reads from the environment; tests start from a clean slate.
+_TOOL_ENV = ("JENKINS_HOME", "BACKUP_", "AWS_", "AZURE_", "GOOGLE_", "STORAGE_EMULATOR_HOST")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_TOOL_ENV)}
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], timeout: float = 300, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``jenkins-backup ARGS`` in a subprocess with no stdin, as the operator's exec does."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "jenkins_backup", *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"jenkins-backup {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+        )
+    return proc
+
+
+Entry = tuple[str, int, int, str]  # kind, mode, mtime_ns, sha256 of content or link target
+
+
+def describe(root: Path, keep: Callable[[str], bool] = lambda rel: True) -> dict[bytes, Entry]:
+    """Every file, link and directory below ``root`` with what a restore must reproduce."""
+    out: dict[bytes, Entry] = {}
+    base = os.fsencode(root)
+    for dirpath, dirnames, filenames in os.walk(base):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, base)
+            if not keep(os.fsdecode(rel)):
+                continue
+            st = os.lstat(path)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", 0, st.st_mtime_ns, os.fsdecode(os.readlink(path)))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", mode, st.st_mtime_ns, "")
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+                out[rel] = ("file", mode, st.st_mtime_ns, digest)
+    return out
+
+
+def in_jobs_scope(rel: str) -> bool:
+    """The expected `jobs` scope, written independently of the tool: jobs/ minus workspaces."""
+    parts = rel.split("/")
+    return parts[0] == "jobs" and not any(p.startswith("workspace") for p in parts[2:])
+
+
+def in_history_scope(rel: str) -> bool:
+    parts = rel.split("/")
+    return in_jobs_scope(rel) and not (len(parts) == 3 and parts[2] == "config.xml")
+
+
+def in_full_scope(rel: str, is_dir: bool = False) -> bool:
+    """Whole home minus workspaces, caches, war, controller logs, exploded plugins, *.tmp."""
+    parts = rel.split("/")
+    if parts[0] in ("workspace", "caches", "war", "logs"):
+        return False
+    if parts[0] == "plugins" and len(parts) >= 2 and (len(parts) > 2 or is_dir):
+        return False
+    if parts[0] == "jobs":
+        return in_jobs_scope(rel)
+    return not parts[-1].endswith(".tmp")
+
+
+def a_job(home: Path) -> Path:
+    """The first top-level job (not a folder) that has builds."""
+    for job in sorted((home / "jobs").iterdir()):
+        if (job / "builds").is_dir():
+            return job
+    raise AssertionError("the generated home has no job with builds")
