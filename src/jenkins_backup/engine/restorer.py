@@ -121,7 +121,8 @@ class Restorer:
 
     def run(self, tree_id: bytes) -> RestoreStats:
         os.makedirs(self.target, exist_ok=True)
-        self._root_fd = os.open(self.target, _DIR_FLAGS)
+        # The home itself may be a link to the volume (the user's choice); nothing below it may.
+        self._root_fd = os.open(self.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         big: list[Future[None]] = []
         try:
             batch: list[tuple[int, Entry]] = []

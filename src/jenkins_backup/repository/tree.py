@@ -105,7 +105,7 @@ def decode_tree(data: bytes) -> list[Entry]:
         if not isinstance(obj, dict):
             raise CorruptObject("tree entry is not an object")
         kind = obj.get("t")
-        if kind not in _KNOWN:
+        if not isinstance(kind, str) or kind not in _KNOWN:
             raise CorruptObject(f"tree entry has unknown type {kind!r}")
         name = _get_bytes(obj, "name")
         if not name or name in (b".", b"..") or b"/" in name or b"\0" in name or len(name) > 4096:

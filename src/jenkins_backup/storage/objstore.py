@@ -11,12 +11,16 @@ case; a non-folder prefix is served by listing its parent folder and filtering h
 from __future__ import annotations
 
 import contextlib
+import itertools
+import random
+import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import obstore
-from obstore.exceptions import AlreadyExistsError, BaseError
+from obstore.exceptions import AlreadyExistsError, BaseError, GenericError
 
 from jenkins_backup.errors import ObjectNotFound, StorageError
 from jenkins_backup.storage.base import ObjectInfo, Storage
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
     from obstore.store import AzureStore, S3Store
 
 T = TypeVar("T")
+# A 4xx answer is final (bad request, auth); anything else may be transient.
+_CLIENT_ERROR = re.compile(r"status code: 4\d\d")
 
 
 class ObstoreStorage(Storage):
@@ -53,17 +59,7 @@ class ObstoreStorage(Storage):
 
     def put(self, key: str, data: bytes, *, create_only: bool = False) -> bool:
         if create_only:
-            # A conditional PUT (If-None-Match: *) is one request: obstore does not combine
-            # preconditions with multipart uploads, and atomicity matters more than parallel
-            # parts for objects of a few MiB.
-            def create() -> bool:
-                try:
-                    obstore.put(self._store, key, data, mode="create", use_multipart=False)
-                except AlreadyExistsError:
-                    return False
-                return True
-
-            return self._call("write", key, create)
+            return self._call("write", key, lambda: self._create(key, data))
         self._call(
             "write",
             key,
@@ -77,6 +73,36 @@ class ObstoreStorage(Storage):
             ),
         )
         return True
+
+    def _create(self, key: str, data: bytes) -> bool:
+        """One conditional PUT (If-None-Match: *), retried here on connection errors.
+
+        obstore does not combine preconditions with multipart uploads, and atomicity matters
+        more than parallel parts for objects of a few MiB. It retries 5xx answers itself but
+        not a dropped connection, since the PUT may have landed; we may, because the object is
+        content-addressed: if a retry finds it present, those are our bytes (returns False).
+        """
+        deadline = time.monotonic() + self._options.retry_timeout
+        delay = 0.1
+        for attempt in itertools.count():
+            try:
+                obstore.put(self._store, key, data, mode="create", use_multipart=False)
+            except AlreadyExistsError:
+                return False
+            except GenericError as exc:
+                transient = not _CLIENT_ERROR.search(str(exc))
+                pause = random.uniform(0, delay)  # full jitter
+                if (
+                    not transient
+                    or attempt >= self._options.max_retries
+                    or time.monotonic() + pause > deadline
+                ):
+                    raise
+                time.sleep(pause)
+                delay = min(delay * 2, 5.0)
+                continue
+            return True
+        raise AssertionError("unreachable")
 
     def get(self, key: str) -> bytes:
         return self._call("read", key, lambda: bytes(obstore.get(self._store, key).bytes()))

@@ -9,7 +9,9 @@ Credentials follow the AWS default chain, resolved from the ``environ`` that set
 2. ``AWS_PROFILE``: shared config and credentials files, SSO, credential_process. obstore
    cannot read those, so botocore serves as the credential provider, imported only then;
 3. ``AWS_WEB_IDENTITY_TOKEN_FILE`` + ``AWS_ROLE_ARN`` (EKS IAM roles for service accounts);
-4. ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` / ``_FULL_URI`` (ECS, EKS Pod Identity);
+4. ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` (ECS) or ``_FULL_URI`` with
+   ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` (EKS Pod Identity); a full URI without a token
+   file goes through botocore;
 5. the default profile of ``~/.aws/credentials`` or ``~/.aws/config`` when such a file exists
    and botocore is installed;
 6. instance metadata (EC2, kube2iam). IMDSv2 first; ``AWS_IMDSV1_FALLBACK=true`` for servers
@@ -117,7 +119,7 @@ def _config(
         if token := env("AWS_SESSION_TOKEN"):
             config["session_token"] = token
     elif profile:
-        provider = _BotocoreCredentials(profile)
+        provider = _BotocoreCredentials(profile, environ)
         notes.append(f"profile {profile}")
     elif env("AWS_WEB_IDENTITY_TOKEN_FILE") and env("AWS_ROLE_ARN"):
         config["web_identity_token_file"] = environ["AWS_WEB_IDENTITY_TOKEN_FILE"]
@@ -125,15 +127,18 @@ def _config(
         config["role_session_name"] = env("AWS_ROLE_SESSION_NAME") or "jenkins-backup"
         if sts := env("AWS_STS_ENDPOINT"):
             config["sts_endpoint"] = sts
-    elif env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
-        if rel := env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-            config["container_credentials_relative_uri"] = rel
-        if full := env("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
-            config["container_credentials_full_uri"] = full
-        if token_file := env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"):
-            config["container_authorization_token_file"] = token_file
+    elif rel := env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        config["container_credentials_relative_uri"] = rel  # ECS task roles
+    elif (full := env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) and (
+        token_file := env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    ):
+        # EKS Pod Identity. obstore uses a full URI only together with a token file.
+        config["container_credentials_full_uri"] = full
+        config["container_authorization_token_file"] = token_file
+    elif env("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        provider = _BotocoreCredentials(None, environ)  # full URI with an inline token
     elif _shared_files_exist(environ) and _botocore_available():
-        provider = _BotocoreCredentials(None)
+        provider = _BotocoreCredentials(None, environ)
     else:
         if flag(environ, "AWS_IMDSV1_FALLBACK"):
             config["imdsv1_fallback"] = True
@@ -170,7 +175,7 @@ class _BotocoreCredentials:
     botocore is optional and imported only here, because it costs ~0.3 s at start-up.
     """
 
-    def __init__(self, profile: str | None) -> None:
+    def __init__(self, profile: str | None, environ: Mapping[str, str]) -> None:
         try:
             import importlib
 
@@ -182,6 +187,13 @@ class _BotocoreCredentials:
             ) from exc
         try:
             self._session: Any = session_mod.Session(profile=profile)
+            # Point botocore at the files named in our environ, not only in os.environ.
+            for variable, name in (
+                ("AWS_SHARED_CREDENTIALS_FILE", "credentials_file"),
+                ("AWS_CONFIG_FILE", "config_file"),
+            ):
+                if environ.get(variable):
+                    self._session.set_config_variable(name, environ[variable])
             self.region: str | None = self._session.get_config_variable("region")
         except Exception as exc:  # botocore raises ProfileNotFound and friends
             raise UsageError(f"cannot load AWS profile {profile!r}: {type(exc).__name__}") from None

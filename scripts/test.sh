@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up a virtual environment and run the whole test suite: lint, types, tests.
+# Usage: bash scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+if [ -f .ci/install-servers.sh ]; then
+    bash .ci/install-servers.sh
+fi
+export PATH="$PWD/.venv/bin:$PWD/.servers/node_modules/.bin:$PATH"
+echo "== ruff"
+ruff check src tests tools benchmarks
+ruff format --check src tests tools benchmarks
+echo "== mypy"
+mypy
+echo "== pytest"
+python -m pytest "$@"
