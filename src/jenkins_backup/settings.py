@@ -15,10 +15,28 @@ from jenkins_backup.engine.scope import Scope
 from jenkins_backup.errors import UsageError
 
 DEFAULT_TIMEOUT = 3600.0
+DEFAULT_PRUNE_GRACE = 6 * 3600.0
 # Prefixes of the variables the storage SDKs read (credentials, regions, endpoints, emulators).
 _STORAGE_ENV = re.compile(
     r"^(AWS_|AZURE_|GOOGLE_|GCE_|GCS_|STORAGE_EMULATOR_HOST|HTTPS?_PROXY|NO_PROXY)"
 )
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many backups to keep, by commit time; all None means no retention."""
+
+    last: int | None = None
+    hourly: int | None = None
+    daily: int | None = None
+    weekly: int | None = None
+    monthly: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(
+            v is not None for v in (self.last, self.hourly, self.daily, self.weekly, self.monthly)
+        )
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,12 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     threads: int = 8
     storage_env: Mapping[str, str] = field(default_factory=dict)
+    retention: Retention = field(default_factory=Retention)
+    # Unreferenced data younger than this is never deleted: it may belong to a backup in flight.
+    prune_grace: float = DEFAULT_PRUNE_GRACE
+    encryption_key: bytes | None = field(default=None, repr=False)
+    interval: float | None = None  # daemon: back up on this schedule (standalone mode)
+    metrics_port: int = 9180
 
     def require_repository(self) -> str:
         if not self.repository:
@@ -81,6 +105,51 @@ def repository_location(explicit: str | None, env: Mapping[str, str]) -> str | N
     return None
 
 
+def _optional_int(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise UsageError(f"{name} must be a non-negative integer, not {value!r}")
+    return int(value)
+
+
+def _retention(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Retention:
+    def pick(name: str, *fallbacks: str) -> int | None:
+        for var in (name, *fallbacks):
+            value = flags.get(var) or env.get(var)
+            if value:
+                return _optional_int(var, value)
+        return None
+
+    last = pick("BACKUP_KEEP_LAST", "BACKUP_COUNT")  # BACKUP_COUNT: the PVC image's keep-last
+    if last == 0:
+        raise UsageError("BACKUP_KEEP_LAST (or BACKUP_COUNT) must be at least 1")
+    return Retention(
+        last=last,
+        hourly=pick("BACKUP_KEEP_HOURLY"),
+        daily=pick("BACKUP_KEEP_DAILY"),
+        weekly=pick("BACKUP_KEEP_WEEKLY"),
+        monthly=pick("BACKUP_KEEP_MONTHLY"),
+    )
+
+
+def _encryption_key(env: Mapping[str, str]) -> bytes | None:
+    """The key from BACKUP_ENCRYPTION_KEY, or from the file BACKUP_ENCRYPTION_KEY_FILE names."""
+    if env.get("BACKUP_ENCRYPTION_KEY"):
+        return env["BACKUP_ENCRYPTION_KEY"].strip().encode()
+    path = env.get("BACKUP_ENCRYPTION_KEY_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            key = f.read().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read BACKUP_ENCRYPTION_KEY_FILE {path}: {exc.strerror}") from exc
+    if not key:
+        raise UsageError(f"BACKUP_ENCRYPTION_KEY_FILE {path} is empty")
+    return key
+
+
 def load(
     *,
     repository: str | None = None,
@@ -90,12 +159,21 @@ def load(
     includes: tuple[str, ...] = (),
     timeout: str | None = None,
     threads: str | None = None,
+    keep: Mapping[str, str | None] | None = None,
+    interval: str | None = None,
+    metrics_port: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Build settings: flags win over the environment."""
+    """Build settings: flags win over the environment.
+
+    ``keep`` maps retention variable names (BACKUP_KEEP_LAST, ...) to flag values.
+    """
     env = os.environ if environ is None else environ
     timeout_s = timeout or env.get("BACKUP_TIMEOUT")
     threads_s = threads or env.get("BACKUP_THREADS")
+    interval_s = interval or env.get("BACKUP_INTERVAL")
+    port_s = metrics_port or env.get("BACKUP_METRICS_PORT")
+    grace_s = env.get("BACKUP_PRUNE_GRACE")
     return Settings(
         repository=repository_location(repository, env),
         jenkins_home=jenkins_home or env.get("JENKINS_HOME") or None,
@@ -107,4 +185,17 @@ def load(
         timeout=_positive_float("BACKUP_TIMEOUT", timeout_s) if timeout_s else DEFAULT_TIMEOUT,
         threads=_positive_int("BACKUP_THREADS", threads_s) if threads_s else 8,
         storage_env={k: v for k, v in env.items() if _STORAGE_ENV.match(k)},
+        retention=_retention(keep or {}, env),
+        prune_grace=(
+            _positive_float("BACKUP_PRUNE_GRACE", grace_s) if grace_s else DEFAULT_PRUNE_GRACE
+        ),
+        encryption_key=_encryption_key(env),
+        interval=_positive_float("BACKUP_INTERVAL", interval_s) if interval_s else None,
+        metrics_port=_port(port_s) if port_s else 9180,
     )
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise UsageError(f"BACKUP_METRICS_PORT must be a port number, not {value!r}")
+    return int(value)
