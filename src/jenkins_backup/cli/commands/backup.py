@@ -7,7 +7,6 @@ from typing import Any
 
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import progress
-from jenkins_backup.operations.backup import backup
 from jenkins_backup.settings import Settings
 
 
@@ -19,6 +18,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.backup import backup  # lazy: start-up time
+
     number = commands.backup_number(args.number)
     bar = progress("backup")
     try:

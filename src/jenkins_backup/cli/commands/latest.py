@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from jenkins_backup.cli import commands
-from jenkins_backup.operations.latest import latest
 from jenkins_backup.settings import Settings
 
 
@@ -19,5 +18,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.latest import latest  # lazy: start-up time
+
     print(latest(settings), flush=True)
     return 0

@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from jenkins_backup.cli import commands
-from jenkins_backup.operations.listing import BackupInfo, list_backups
 from jenkins_backup.settings import Settings
 
 
@@ -30,6 +29,8 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.listing import list_backups  # lazy: start-up time
+
     backups = list_backups(settings)
     if args.json:
         json.dump([_json(b) for b in backups], sys.stdout, indent=2)
@@ -56,5 +57,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _json(b: BackupInfo) -> dict[str, Any]:
+def _json(b: Any) -> dict[str, Any]:
     return dataclasses.asdict(b)

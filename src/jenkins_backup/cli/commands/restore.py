@@ -7,7 +7,6 @@ from typing import Any
 
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import progress
-from jenkins_backup.operations.restore import restore
 from jenkins_backup.settings import Settings
 
 
@@ -21,6 +20,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.restore import restore  # lazy: start-up time
+
     number = None if args.number == "latest" else commands.backup_number(args.number)
     bar = progress("restore")
     try:
