@@ -23,11 +23,22 @@ from jenkins_backup.errors import BackupError
 from jenkins_backup.repository.pack import DATA, TREE
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import SnapshotStats
-from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry, encode_tree
+from jenkins_backup.repository.tree import (
+    DIR,
+    FILE,
+    SYMLINK,
+    Entry,
+    encode_objs,
+    entry_to_obj,
+    raw_entries,
+)
 from jenkins_backup.repository.writer import BlobWriter
 
 log = logging.getLogger(__name__)
 _MAX_IN_FLIGHT = 512
+
+
+Obj = dict[str, object]
 
 
 @dataclass
@@ -35,8 +46,15 @@ class _Dir:
     name: bytes
     st: os.stat_result
     parent_tree: bytes | None
-    items: list[Entry | Future[Entry | None] | _Dir] = field(default_factory=list)
+    parent_count: int = 0  # entries in the parent snapshot's tree of this directory
+    parent_obj: Obj | None = None  # this directory's own entry in the parent snapshot
+    # (name, item): the parent's stored object when unchanged, else an Entry, a pending read,
+    # or a child directory.
+    items: list[tuple[bytes, Obj | Entry | Future[Entry | None] | _Dir]] = field(
+        default_factory=list
+    )
     entry: Entry | None = None
+    clean: bool = False  # identical to the parent snapshot's tree
     wanted: bool = True  # False: walked only because an include pattern lies below
     nonempty: bool = False
 
@@ -107,10 +125,10 @@ class Archiver:
             self._c.warnings += 1
         log.warning(msg, *args)
 
-    def _parent_entries(self, tree_id: bytes | None) -> dict[bytes, Entry]:
+    def _parent_entries(self, tree_id: bytes | None) -> dict[bytes, Obj]:
         if tree_id is None:
             return {}
-        return {e.name: e for e in self.repo.read_tree(tree_id)}
+        return raw_entries(self.repo.read_tree_bytes(tree_id))
 
     def _visit(
         self, path: bytes, rel: bytes, name: bytes, st: os.stat_result, parent_tree: bytes | None
@@ -125,7 +143,11 @@ class Archiver:
             self.warn("cannot list %s: %s (skipped)", _show(rel), exc.strerror)
             return None
         parent = self._parent_entries(parent_tree)
-        node = _Dir(name, st, parent_tree)
+        node = _Dir(name, st, parent_tree, len(parent))
+        check = self.scope.needs_check(rel)
+        scope = self.scope
+        items = node.items
+        counted_files = counted_bytes = 0
         for de in listing:
             cname = de.name
             crel = rel + b"/" + cname if rel else cname
@@ -137,49 +159,53 @@ class Archiver:
                 self.warn("cannot stat %s: %s (skipped)", _show(crel), exc.strerror)
                 continue
             mode = cst.st_mode
-            if stat.S_ISDIR(mode):
-                if not self.scope.descend(crel):
+            po = parent.get(cname)
+            if stat.S_ISREG(mode):
+                if check and not scope.wants(crel, False):
                     continue
-                pe = parent.get(cname)
+                counted_files += 1
+                counted_bytes += cst.st_size
+                if (
+                    po is not None
+                    and po.get("t") == FILE
+                    and po.get("size") == cst.st_size
+                    and po.get("mtime") == cst.st_mtime_ns
+                    and po.get("ctime") == cst.st_ctime_ns
+                    and po.get("ino") == cst.st_ino
+                ):
+                    items.append((cname, po))
+                else:
+                    fut = self._pool.submit(self._store_file, de.path, cname, crel)
+                    items.append((cname, fut))
+                    self._in_flight += 1
+            elif stat.S_ISDIR(mode):
+                if check and not scope.descend(crel):
+                    continue
+                sub = po.get("tree") if po is not None and po.get("t") == DIR else None
                 child = self._visit(
-                    de.path, crel, cname, cst, pe.subtree if pe and pe.kind == DIR else None
+                    de.path, crel, cname, cst, bytes.fromhex(sub) if isinstance(sub, str) else None
                 )
                 if child is not None:
-                    child.wanted = self.scope.wants(crel, True)
-                    node.items.append(child)
-            elif stat.S_ISREG(mode):
-                if not self.scope.wants(crel, False):
-                    continue
-                pe = parent.get(cname)
-                with self._lock:
-                    self._c.files += 1
-                    self._c.bytes += cst.st_size
-                if (
-                    pe is not None
-                    and pe.kind == FILE
-                    and pe.size == cst.st_size
-                    and pe.mtime_ns == cst.st_mtime_ns
-                    and pe.ctime_ns == cst.st_ctime_ns
-                    and pe.inode == cst.st_ino
-                ):
-                    node.items.append(pe)
-                    self.progress.advance(1, 0)
-                else:
-                    node.items.append(self._pool.submit(self._store_file, de.path, cname, crel))
-                    self._in_flight += 1
+                    child.parent_obj = po
+                    child.wanted = not check or scope.wants(crel, True)
+                    items.append((cname, child))
             elif stat.S_ISLNK(mode):
-                if not self.scope.wants(crel, False):
+                if check and not scope.wants(crel, False):
                     continue
                 try:
                     target = os.readlink(de.path)
                 except OSError as exc:
                     self.warn("cannot read link %s: %s (skipped)", _show(crel), exc.strerror)
                     continue
-                node.items.append(
-                    Entry(cname, SYMLINK, stat.S_IMODE(mode), cst.st_mtime_ns, target=target)
-                )
+                link = Entry(cname, SYMLINK, stat.S_IMODE(mode), cst.st_mtime_ns, target=target)
+                same = po is not None and po == entry_to_obj(link)
+                items.append((cname, po if same and po is not None else link))
             else:
                 log.info("skipping special file %s", _show(crel))
+        with self._lock:
+            self._c.files += counted_files
+            self._c.bytes += counted_bytes
+        self.progress.advance(sum(1 for _, i in items if isinstance(i, dict)), 0)
         self._pending.append(node)
         while self._in_flight > _MAX_IN_FLIGHT and self._pending:
             self._finish(self._pending.popleft())
@@ -218,28 +244,42 @@ class Archiver:
         )
 
     def _finish(self, node: _Dir) -> None:
-        entries: list[Entry] = []
-        for item in node.items:
-            if isinstance(item, Entry):
-                entries.append(item)
+        named: list[tuple[bytes, Obj]] = []
+        clean = node.parent_tree is not None
+        for name, item in node.items:
+            if isinstance(item, dict):
+                named.append((name, item))
             elif isinstance(item, _Dir):
                 assert item.entry is not None, "children finish before their parent"
                 if item.wanted or item.nonempty:
-                    entries.append(item.entry)
+                    obj = entry_to_obj(item.entry)
+                    named.append((name, obj))
+                    clean = clean and item.clean and obj == item.parent_obj
+                else:
+                    clean = False
+            elif isinstance(item, Entry):
+                named.append((name, entry_to_obj(item)))
+                clean = False
             else:
                 self._in_flight -= 1
+                clean = False
                 result = item.result()
                 if result is None:
                     with self._lock:
                         self._c.files -= 1
                 else:
-                    entries.append(result)
+                    named.append((name, entry_to_obj(result)))
+        clean = clean and len(named) == node.parent_count
         node.items = []
-        node.nonempty = bool(entries)
-        data = encode_tree(entries)
-        tree_id = self.repo.codec.blob_id(data)
-        if tree_id != node.parent_tree:
-            self.writer.add(TREE, tree_id, data)
+        node.nonempty = bool(named)
+        if clean and node.parent_tree is not None:
+            tree_id = node.parent_tree  # unchanged directory: nothing to encode or store
+        else:
+            data = encode_objs(named)
+            tree_id = self.repo.codec.blob_id(data)
+            if tree_id != node.parent_tree:
+                self.writer.add(TREE, tree_id, data)
+        node.clean = tree_id == node.parent_tree
         with self._lock:
             self._c.dirs += 1
         node.entry = Entry(

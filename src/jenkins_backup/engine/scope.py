@@ -89,8 +89,8 @@ class Scope:
                 return False
             if parts[0] == b"plugins" and len(parts) >= 2 and is_dir and len(parts) == 2:
                 return False  # exploded plugin folders; the .jpi/.hpi archives are kept
-            if parts[-1].endswith(b".tmp") and not is_dir:
-                return False
+            if parts[0] != b"jobs" and parts[-1].endswith(b".tmp") and not is_dir:
+                return False  # the controller's temporary files; job data is kept whole
         if _is_workspace(parts):
             return False
         # PVC-image compatibility: configuration comes from Configuration-as-Code and seed jobs.
@@ -100,6 +100,19 @@ class Scope:
             and parts[0] == b"jobs"
             and parts[2] == b"config.xml"
         )
+
+    def needs_check(self, rel_dir: bytes) -> bool:
+        """Whether the children of ``rel_dir`` (itself wanted) need per-entry scope checks.
+
+        Below a job's own folders (builds/, archives, ...) every entry is wanted unless the user
+        gave patterns: the walk skips the checks there, which is most of a home.
+        """
+        if self._ex or self._in or not rel_dir:
+            return True
+        parts = rel_dir.split(b"/")
+        if parts[0] != b"jobs":
+            return True
+        return _job_level(parts) is not None
 
     def wants(self, rel: bytes, is_dir: bool) -> bool:
         """Whether ``rel`` (file, link or directory) belongs to the backup."""
@@ -114,6 +127,19 @@ class Scope:
         if self._profile_wants(rel, True) or self._included(rel):
             return True
         return any(p.startswith(rel + b"/") or p == rel for p in self._in_prefixes)
+
+
+def _job_level(parts: list[bytes]) -> str | None:
+    """'container' for jobs/, jobs/<job>/jobs, jobs/<mb>/branches...; 'job' for a job folder."""
+    level = "container"
+    for part in parts[1:]:
+        if level == "container":
+            level = "job"
+        elif part in _JOB_CONTAINERS:
+            level = "container"
+        else:
+            return None
+    return level
 
 
 def _is_workspace(parts: list[bytes]) -> bool:

@@ -38,7 +38,11 @@ def encode_index(packs: Iterable[tuple[bytes, list[BlobEntry]]]) -> bytes:
     return b"".join(out)
 
 
-def decode_index(plain: bytes) -> Iterator[tuple[bytes, list[BlobEntry]]]:
+def decode_index(
+    plain: bytes, only_type: int | None = None
+) -> Iterator[tuple[bytes, list[BlobEntry]]]:
+    """Yield (pack id, entries). With ``only_type``, packs of other types are skipped unparsed
+    (packs never mix types), which keeps tree lookups cheap in a large repository."""
     if plain[:4] != MAGIC:
         raise CorruptObject("index has a bad magic number")
     pos = 4
@@ -51,6 +55,9 @@ def decode_index(plain: bytes) -> Iterator[tuple[bytes, list[BlobEntry]]]:
         end = pos + count * _ENTRY.size
         if count > MAX_INDEX_ENTRIES or end > len(plain):
             raise CorruptObject("index is truncated")
+        if only_type is not None and count and plain[pos] != only_type:
+            pos = end
+            continue
         entries = [BlobEntry(*f) for f in _ENTRY.iter_unpack(view[pos:end])]
         pos = end
         yield bytes(pack_id), entries

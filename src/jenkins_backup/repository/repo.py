@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
+from jenkins_backup.errors import (
+    CorruptObject,
+    EncryptionKeyError,
+    ObjectNotFound,
+    RepositoryError,
+)
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.codec import Codec
 from jenkins_backup.repository.index import Index, Location, decode_index
 from jenkins_backup.repository.pack import (
     TRAILER_SIZE,
+    TREE,
     BlobEntry,
     decode_header,
     pack_id_from_key,
@@ -28,12 +35,14 @@ from jenkins_backup.repository.snapshot import (
     encode_snapshot,
     parse_key,
     snapshot_key,
+    tombstone_key,
 )
 from jenkins_backup.repository.tree import Entry, decode_tree
 from jenkins_backup.storage.base import Storage
 
 log = logging.getLogger(__name__)
 INDEX_PREFIX = "index/"
+CONDEMNED_PREFIX = "condemned/"  # packs prune will delete after the grace period
 MAX_INDEX_BYTES = 2 << 30
 _TREE_CACHE_BYTES = 256 << 20
 
@@ -43,7 +52,9 @@ CodecFactory = Callable[[cfg.RepoConfig], Codec]
 
 def plain_codec(config: cfg.RepoConfig) -> Codec:
     if config.encryption is not None:
-        raise RepositoryError("repository is encrypted and no key was given")
+        raise EncryptionKeyError(
+            "repository is encrypted: set BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEY_FILE"
+        )
     return Codec()
 
 
@@ -53,7 +64,10 @@ class Repository:
         self.config = config
         self.codec = codec
         self._index: Index | None = None
+        self._tree_index: Index | None = None
+        self._index_plain: dict[str, bytes] = {}  # kept between a trees-only and a full load
         self._index_keys: set[str] = set()
+        self._condemned_index: Index | None = None
         self._lock = threading.Lock()
         self._pack_cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cached_bytes = 0
@@ -90,14 +104,28 @@ class Repository:
     # -- index -----------------------------------------------------------------------------
 
     def index(self) -> Index:
-        """The merged index, loaded on first use (an unchanged backup never needs it)."""
+        """The merged index of every blob, loaded on first use (unchanged backups skip it)."""
         with self._lock:
             if self._index is None:
-                self._index = Index()
-                self._load_index_files(
-                    self._index, [i.key for i in self.storage.list(INDEX_PREFIX)]
-                )
+                index = Index()
+                keys = list(self._index_plain) or [i.key for i in self.storage.list(INDEX_PREFIX)]
+                self._load_index_files(index, keys)
+                self._index = index
+                self._tree_index = None
+                self._index_plain.clear()
             return self._index
+
+    def _trees(self) -> Index:
+        """Where trees live: parsed from the index files without their (many) data entries."""
+        with self._lock:
+            if self._index is not None:
+                return self._index
+            if self._tree_index is None:
+                index = Index()
+                keys = [i.key for i in self.storage.list(INDEX_PREFIX)]
+                self._load_index_files(index, keys, only_type=TREE, keep_plain=True)
+                self._tree_index = index
+            return self._tree_index
 
     def refresh_index(self) -> Index:
         """Merge index files written since the index was loaded (by concurrent backups)."""
@@ -107,8 +135,13 @@ class Repository:
             self._load_index_files(index, [k for k in keys if k not in self._index_keys])
         return index
 
-    def _load_index_files(self, index: Index, keys: list[str]) -> None:
+    def _load_index_files(
+        self, index: Index, keys: list[str], only_type: int | None = None, keep_plain: bool = False
+    ) -> None:
         def load(key: str) -> bytes | None:
+            cached = self._index_plain.get(key)
+            if cached is not None:
+                return cached
             try:
                 sealed = self.storage.get(key)
             except ObjectNotFound:
@@ -122,9 +155,11 @@ class Repository:
             for key, plain in zip(keys, pool.map(load, keys), strict=True):
                 if plain is None:
                     continue
-                for pack_id, entries in decode_index(plain):
+                for pack_id, entries in decode_index(plain, only_type):
                     index.add_pack(pack_id, entries)
                 self._index_keys.add(key)
+                if keep_plain:
+                    self._index_plain[key] = plain
 
     def write_index(self, plain: bytes) -> str:
         key = INDEX_PREFIX + self.codec.blob_id(plain).hex()
@@ -138,8 +173,31 @@ class Repository:
 
     # -- blobs -----------------------------------------------------------------------------
 
-    def locate(self, blob_id: bytes) -> Location:
+    def find(self, blob_id: bytes) -> Location | None:
+        """Where a blob is: the index, else a pack that prune condemned but has not deleted yet
+        (a backup that deduplicated against it may reference it until the next prune)."""
         loc = self.index().get(blob_id)
+        return loc if loc is not None else self._condemned().get(blob_id)
+
+    def _condemned(self) -> Index:
+        """The index of condemned packs (``condemned/<time>/<id>``), loaded on first need."""
+        with self._lock:
+            if self._condemned_index is None:
+                index = Index()
+                for info in self.storage.list(CONDEMNED_PREFIX):
+                    try:
+                        plain = self.codec.unseal(self.storage.get(info.key), MAX_INDEX_BYTES)
+                    except ObjectNotFound:
+                        continue  # resolved by a prune meanwhile
+                    if self.codec.blob_id(plain).hex() != info.key.rsplit("/", 1)[-1]:
+                        raise CorruptObject(f"{info.key} fails its hash check")
+                    for pack_id, entries in decode_index(plain):
+                        index.add_pack(pack_id, entries)
+                self._condemned_index = index
+            return self._condemned_index
+
+    def locate(self, blob_id: bytes) -> Location:
+        loc = self.find(blob_id)
         if loc is None:
             raise CorruptObject(f"blob {blob_id.hex()[:16]} is not in the index")
         return loc
@@ -155,8 +213,14 @@ class Repository:
         return self.codec.unseal_verified(sealed, blob_id, loc.raw_length)
 
     def read_tree(self, tree_id: bytes) -> list[Entry]:
-        """Read a tree; whole tree packs are cached, since neighbouring trees are read next."""
-        loc = self.locate(tree_id)
+        """Read and validate a tree."""
+        return decode_tree(self.read_tree_bytes(tree_id))
+
+    def read_tree_bytes(self, tree_id: bytes) -> bytes:
+        """A tree's verified plaintext; whole tree packs are cached (neighbours are read next)."""
+        loc = self._trees().get(tree_id) or self._condemned().get(tree_id)
+        if loc is None:
+            raise CorruptObject(f"tree {tree_id.hex()[:16]} is not in the index")
         with self._lock:
             pack = self._pack_cache.get(loc.pack)
             if pack is not None:
@@ -175,7 +239,7 @@ class Repository:
         if loc.offset + loc.length > len(pack):
             raise CorruptObject(f"pack {loc.pack.hex()[:16]} is truncated")
         sealed = memoryview(pack)[loc.offset : loc.offset + loc.length]
-        return decode_tree(self.codec.unseal_verified(sealed, tree_id, loc.raw_length))
+        return self.codec.unseal_verified(sealed, tree_id, loc.raw_length)
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -213,7 +277,14 @@ class Repository:
         return SnapshotRef(snap.time_ns, snap.number, snap_id, key)
 
     def remove_snapshots(self, refs: Iterable[SnapshotRef]) -> None:
+        """Forget snapshots, leaving a dated tombstone first: a backup in flight may have taken
+        one as its parent, so prune keeps their data for a grace period (docs/FORMAT.md)."""
         for r in refs:
+            try:
+                sealed = self.storage.get(r.key)
+            except ObjectNotFound:
+                continue
+            self.storage.put(tombstone_key(time.time_ns(), r), sealed)
             self.storage.delete(r.key)
 
 
@@ -231,13 +302,21 @@ def read_pack_header(repo: Repository, pack_id: bytes, size: int) -> list[BlobEn
     return entries
 
 
-def find_orphans(repo: Repository, index: Index) -> list[tuple[bytes, list[BlobEntry]]]:
-    """Packs present in storage but in no index file: leftovers of interrupted backups."""
+def find_orphans(
+    repo: Repository, index: Index, max_age: float | None = None
+) -> list[tuple[bytes, list[BlobEntry]]]:
+    """Packs present in storage but in no index file: leftovers of interrupted backups.
+
+    With ``max_age`` older packs are ignored: prune may be deleting them (docs/FORMAT.md).
+    """
     known = index.packs()
     found: list[tuple[bytes, list[BlobEntry]]] = []
+    oldest = time.time() - max_age if max_age is not None else None
     for info in repo.storage.list("data/"):
         pack_id = pack_id_from_key(info.key)
         if pack_id is None or pack_id in known:
+            continue
+        if oldest is not None and info.mtime < oldest:
             continue
         try:
             found.append((pack_id, read_pack_header(repo, pack_id, info.size)))

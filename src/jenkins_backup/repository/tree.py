@@ -57,20 +57,47 @@ def _get_bytes(obj: dict[str, object], key: str) -> bytes:
         raise CorruptObject(f"tree field {key} is not base64") from exc
 
 
+def entry_to_obj(e: Entry) -> dict[str, object]:
+    """The JSON object of one entry, as stored."""
+    obj: dict[str, object] = {"t": e.kind, "mode": e.mode, "mtime": e.mtime_ns}
+    _put_bytes(obj, "name", e.name)
+    if e.kind == FILE:
+        obj.update(size=e.size, ctime=e.ctime_ns, ino=e.inode)
+        obj["content"] = [c.hex() for c in e.content]
+    elif e.kind == DIR:
+        obj["tree"] = e.subtree.hex()
+    else:
+        _put_bytes(obj, "target", e.target)
+    return obj
+
+
+def encode_objs(named: list[tuple[bytes, dict[str, object]]]) -> bytes:
+    """Canonical encoding of (name, object) pairs: sorted by name bytes, sorted keys."""
+    named.sort(key=lambda pair: pair[0])
+    doc = {"v": 1, "entries": [obj for _, obj in named]}
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
 def encode_tree(entries: list[Entry]) -> bytes:
-    out = []
-    for e in sorted(entries, key=lambda x: x.name):
-        obj: dict[str, object] = {"t": e.kind, "mode": e.mode, "mtime": e.mtime_ns}
-        _put_bytes(obj, "name", e.name)
-        if e.kind == FILE:
-            obj.update(size=e.size, ctime=e.ctime_ns, ino=e.inode)
-            obj["content"] = [c.hex() for c in e.content]
-        elif e.kind == DIR:
-            obj["tree"] = e.subtree.hex()
-        else:
-            _put_bytes(obj, "target", e.target)
-        out.append(obj)
-    return json.dumps({"v": 1, "entries": out}, separators=(",", ":"), sort_keys=True).encode()
+    return encode_objs([(e.name, entry_to_obj(e)) for e in entries])
+
+
+def raw_entries(data: bytes) -> dict[bytes, dict[str, object]]:
+    """Name -> stored object, without building entries: the backup's fast path only compares
+    a few fields of each (a malformed field just makes the file look changed)."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptObject("tree is not valid JSON") from exc
+    if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("entries"), list):
+        raise CorruptObject("tree has an unknown layout")
+    out: dict[bytes, dict[str, object]] = {}
+    for obj in doc["entries"]:
+        if isinstance(obj, dict):
+            name = _get_bytes(obj, "name")
+            if name:
+                out[name] = obj
+    return out
 
 
 def _int(obj: dict[str, object], key: str) -> int:
@@ -108,17 +135,21 @@ def decode_tree(data: bytes) -> list[Entry]:
         if not isinstance(kind, str) or kind not in _KNOWN:
             raise CorruptObject(f"tree entry has unknown type {kind!r}")
         name = _get_bytes(obj, "name")
-        if not name or name in (b".", b"..") or b"/" in name or b"\0" in name or len(name) > 4096:
-            raise CorruptObject(f"tree entry has an unsafe name {name!r}")
+        if not name or name in (b".", b"..") or b"/" in name or b"\0" in name or len(name) > 255:
+            raise CorruptObject(f"tree entry has an unsafe name {name[:64]!r}")
         if name in seen:
-            raise CorruptObject(f"tree lists {name!r} twice")
+            raise CorruptObject(f"tree lists {name[:64]!r} twice")
         seen.add(name)
         mode = _int(obj, "mode") & 0o7777
         mtime = _int(obj, "mtime")
+        if mtime >= 2**63:  # restore passes it to utime(): a signed 64-bit count of ns
+            raise CorruptObject("tree entry has an impossible mtime")
         if kind == FILE:
             content = obj.get("content")
             if not isinstance(content, list):
                 raise CorruptObject("file entry has no content list")
+            if _int(obj, "size") < 0:
+                raise CorruptObject("file entry has a negative size")
             entries.append(
                 Entry(
                     name,
