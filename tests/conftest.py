@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
+from conftest_servers import azure_server, gcs_server, s3_server  # noqa: E402, F401
 from helpers import clean_env  # noqa: E402
 from homegen import generate  # noqa: E402
 
