@@ -187,7 +187,7 @@ class SeaweedFS_S3(Server):
             flags = [f"-{n}={p}" for n, p in zip(names, ports, strict=True)]
             self.port = ports[names.index("s3.port")]
             argv = [
-                weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                weed, f"-logdir={workdir}", "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-master.telemetry=false", f"-bucket={self.bucket}",
                 f"-filer.localSocket={workdir}/filer.sock", f"-s3.localSocket={workdir}/s3.sock",

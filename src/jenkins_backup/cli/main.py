@@ -7,6 +7,7 @@ stable sentence: the operator embeds it in its own error and stops after 10 iden
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -57,6 +58,9 @@ def _watchdog(seconds: float, command: str) -> threading.Timer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Walking a home allocates millions of short-lived objects and creates almost no cycles:
+    # the default thresholds would run full collections over and over.
+    gc.set_threshold(100_000, 50, 100)
     args_list = list(sys.argv[1:] if argv is None else argv)
     verbosity = 0
     try:

@@ -36,6 +36,9 @@ from jenkins_backup.repository.writer import BlobWriter
 
 log = logging.getLogger(__name__)
 _MAX_IN_FLIGHT = 512
+# Small changed files are read in batches: one task per file costs more than reading it.
+_BATCH_FILES = 32
+_BATCH_BYTES = 4 << 20
 
 
 Obj = dict[str, object]
@@ -48,11 +51,10 @@ class _Dir:
     parent_tree: bytes | None
     parent_count: int = 0  # entries in the parent snapshot's tree of this directory
     parent_obj: Obj | None = None  # this directory's own entry in the parent snapshot
-    # (name, item): the parent's stored object when unchanged, else an Entry, a pending read,
-    # or a child directory.
-    items: list[tuple[bytes, Obj | Entry | Future[Entry | None] | _Dir]] = field(
-        default_factory=list
-    )
+    # (name, item): the parent's stored object when unchanged, else a new Entry or a child
+    # directory. Changed files are in ``reads`` until they are stored.
+    items: list[tuple[bytes, Obj | Entry | _Dir]] = field(default_factory=list)
+    reads: list[Future[list[tuple[bytes, Obj | None]]]] = field(default_factory=list)
     entry: Entry | None = None
     clean: bool = False  # identical to the parent snapshot's tree
     wanted: bool = True  # False: walked only because an include pattern lies below
@@ -135,7 +137,7 @@ class Archiver:
     ) -> _Dir | None:
         try:
             with os.scandir(path) as it:
-                listing = sorted(it, key=lambda d: d.name)
+                listing = list(it)  # order is irrelevant: trees are sorted when encoded
         except FileNotFoundError:
             self.warn("directory vanished during backup: %s", _show(rel))
             return None
@@ -148,6 +150,7 @@ class Archiver:
         scope = self.scope
         items = node.items
         counted_files = counted_bytes = 0
+        changed: list[tuple[bytes, bytes, bytes, int]] = []
         for de in listing:
             cname = de.name
             crel = rel + b"/" + cname if rel else cname
@@ -175,9 +178,7 @@ class Archiver:
                 ):
                     items.append((cname, po))
                 else:
-                    fut = self._pool.submit(self._store_file, de.path, cname, crel)
-                    items.append((cname, fut))
-                    self._in_flight += 1
+                    changed.append((de.path, cname, crel, cst.st_size))
             elif stat.S_ISDIR(mode):
                 if check and not scope.descend(crel):
                     continue
@@ -205,7 +206,8 @@ class Archiver:
         with self._lock:
             self._c.files += counted_files
             self._c.bytes += counted_bytes
-        self.progress.advance(sum(1 for _, i in items if isinstance(i, dict)), 0)
+        self.progress.advance(counted_files - len(changed), 0)
+        self._submit_reads(node, changed)
         self._pending.append(node)
         while self._in_flight > _MAX_IN_FLIGHT and self._pending:
             self._finish(self._pending.popleft())
@@ -215,6 +217,28 @@ class Archiver:
         blob_id = self.repo.codec.blob_id(data)
         self.writer.add(DATA, blob_id, data)
         return blob_id
+
+    def _submit_reads(self, node: _Dir, changed: list[tuple[bytes, bytes, bytes, int]]) -> None:
+        batch: list[tuple[bytes, bytes, bytes]] = []
+        size = 0
+        for path, name, rel, nbytes in changed:
+            batch.append((path, name, rel))
+            size += nbytes
+            if len(batch) >= _BATCH_FILES or size >= _BATCH_BYTES:
+                node.reads.append(self._pool.submit(self._store_batch, batch))
+                batch, size = [], 0
+        if batch:
+            node.reads.append(self._pool.submit(self._store_batch, batch))
+        self._in_flight += len(changed)
+
+    def _store_batch(
+        self, batch: list[tuple[bytes, bytes, bytes]]
+    ) -> list[tuple[bytes, Obj | None]]:
+        out: list[tuple[bytes, Obj | None]] = []
+        for path, name, rel in batch:
+            entry = self._store_file(path, name, rel)
+            out.append((name, entry_to_obj(entry) if entry is not None else None))
+        return out
 
     def _store_file(self, path: bytes, name: bytes, rel: bytes) -> Entry | None:
         try:
@@ -257,18 +281,19 @@ class Archiver:
                     clean = clean and item.clean and obj == item.parent_obj
                 else:
                     clean = False
-            elif isinstance(item, Entry):
+            else:
                 named.append((name, entry_to_obj(item)))
                 clean = False
-            else:
+        for fut in node.reads:
+            clean = False
+            for name, stored in fut.result():
                 self._in_flight -= 1
-                clean = False
-                result = item.result()
-                if result is None:
+                if stored is None:
                     with self._lock:
                         self._c.files -= 1
                 else:
-                    named.append((name, entry_to_obj(result)))
+                    named.append((name, stored))
+        node.reads = []
         clean = clean and len(named) == node.parent_count
         node.items = []
         node.nonempty = bool(named)
