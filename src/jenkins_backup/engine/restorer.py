@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
-import secrets
 import stat
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from jenkins_backup.engine.progress import NoProgress, Progress
-from jenkins_backup.engine.reader import iter_file_chunks
+from jenkins_backup.engine.reader import SMALL_FILE, iter_file_chunks
 from jenkins_backup.errors import BackupError, CorruptObject, UnsafePath
 from jenkins_backup.repository.pack import pack_id_from_key, pack_key
 from jenkins_backup.repository.repo import Repository
@@ -38,6 +38,10 @@ _BATCH_DIRS = 256
 _SAFE_MODE = 0o1777  # no setuid or setgid bits, ever
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 TMP_PREFIX = b".jbtmp-"
+# Hostile trees: ids are content hashes, so a cycle cannot verify, but a chain of trees can nest
+# (and a DAG can fan out) without end. Deeper or larger than any real home is refused.
+MAX_DEPTH = 512
+MAX_ENTRIES = 500_000_000
 
 Parts = tuple[bytes, ...]
 
@@ -52,20 +56,28 @@ class RestoreStats:
 
 
 def walk(
-    repo: Repository, tree_id: bytes, parts: Parts = ()
+    repo: Repository, tree_id: bytes, parts: Parts = (), *, max_entries: int = MAX_ENTRIES
 ) -> Iterator[tuple[Parts, list[Entry]]]:
     """Pre-order walk of a snapshot's trees: (directory path parts, its entries)."""
     stack: list[tuple[Parts, bytes]] = [(parts, tree_id)]
+    seen = 0
     while stack:
         dparts, tid = stack.pop()
+        if len(dparts) > MAX_DEPTH:
+            raise CorruptObject(f"directories nest deeper than {MAX_DEPTH} levels")
         entries = repo.read_tree(tid)
+        seen += len(entries)
+        if seen > max_entries:
+            raise CorruptObject(f"the backup lists more than {max_entries} entries")
         yield dparts, entries
         for e in reversed(entries):
             if e.kind == DIR:
                 stack.append(((*dparts, e.name), e.subtree))
 
 
-def check_snapshot(repo: Repository, tree_id: bytes) -> tuple[int, int]:
+def check_snapshot(
+    repo: Repository, tree_id: bytes, *, max_entries: int = MAX_ENTRIES
+) -> tuple[int, int]:
     """Verify every tree, that every chunk is indexed, and that every pack exists.
 
     Run before anything is written, so that a damaged backup fails with nothing touched.
@@ -74,7 +86,8 @@ def check_snapshot(repo: Repository, tree_id: bytes) -> tuple[int, int]:
     index = repo.index()
     needed: set[bytes] = set()
     files = total = 0
-    for _, entries in walk(repo, tree_id):
+    max_chunk = max(SMALL_FILE, repo.config.chunker.max_size)
+    for _, entries in walk(repo, tree_id, max_entries=max_entries):
         for e in entries:
             if e.kind != FILE:
                 continue
@@ -82,9 +95,11 @@ def check_snapshot(repo: Repository, tree_id: bytes) -> tuple[int, int]:
             total += e.size
             size = 0
             for cid in e.content:
-                loc = index.get(cid)
+                loc = index.get(cid) or repo.find(cid)
                 if loc is None:
                     raise CorruptObject(f"data of {e.name!r} is missing from the repository")
+                if loc.raw_length > max_chunk:
+                    raise CorruptObject(f"data of {e.name!r} has an oversized chunk")
                 needed.add(loc.pack)
                 size += loc.raw_length
             if size != e.size:
@@ -109,6 +124,13 @@ class Restorer:
         self.target = target
         self.progress = progress or NoProgress()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="restore")
+        self._io_threads = 2
+        self._batches = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch")
+        self._in_progress: deque[Future[None]] = deque()
+        self._pid = os.getpid()
+        self._counter = itertools.count()
+        self._umask = os.umask(0)
+        os.umask(self._umask)
         self._fds: dict[Parts, int] = {}
         self._root_fd = -1
         self._lock = threading.Lock()
@@ -149,12 +171,14 @@ class Restorer:
                     else:
                         self._dir_fd((*dparts, e.name))
             self._flush(batch)
+            self._drain()
             for fut in big:
                 fut.result()
             self._apply_dir_metadata(tree_id)
         finally:
             for fut in big:
                 fut.cancel()
+            self._batches.shutdown(wait=True, cancel_futures=True)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._close_fds()
             os.close(self._root_fd)
@@ -165,9 +189,7 @@ class Restorer:
     # -- directories ----------------------------------------------------------------------
 
     def _close_fds(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        _close_all(self._fds)
 
     def _dir_fd(self, parts: Parts) -> int:
         """Open (creating as needed) the directory ``parts`` below the target, never via a link."""
@@ -203,9 +225,9 @@ class Restorer:
         for dparts, entries in walk(self.repo, tree_id):
             dirs.extend((dparts, e) for e in entries if e.kind == DIR)
         for dparts, e in reversed(dirs):
-            fd = self._dir_fd(dparts)
-            os.chmod(e.name, (e.mode & _SAFE_MODE) | 0o700, dir_fd=fd)
-            os.utime(e.name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=fd, follow_symlinks=False)
+            fd = self._dir_fd((*dparts, e.name))  # opened with O_NOFOLLOW: never via a link
+            os.fchmod(fd, (e.mode & _SAFE_MODE) | 0o700)
+            os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
             if len(self._fds) > _BATCH_DIRS:
                 self._close_fds()
 
@@ -234,17 +256,43 @@ class Restorer:
         return True
 
     def _flush(self, batch: list[tuple[int, Entry]]) -> None:
+        """Hand a batch (and the directory descriptors it uses) to the batch thread, so that
+        walking the next directories overlaps with writing these files."""
+        fds, self._fds = self._fds, {}
         if not batch:
-            self._close_fds()
+            _close_all(fds)
             return
-        same = list(self._pool.map(lambda item: self._same(*item), batch))
-        todo = [item for item, s in zip(batch, same, strict=True) if not s]
-        with self._lock:
-            self._unchanged += len(batch) - len(todo)
-        self.progress.advance(len(batch) - len(todo), 0)
-        blobs = self._fetch({cid for _, e in todo for cid in e.content})
-        list(self._pool.map(lambda item: self._write(item[0], item[1], blobs), todo))
-        self._close_fds()
+        self._in_progress.append(self._batches.submit(self._process, batch, fds))
+        while len(self._in_progress) > 2:  # bounds memory: at most two batches in flight
+            self._in_progress.popleft().result()
+
+    def _drain(self) -> None:
+        while self._in_progress:
+            self._in_progress.popleft().result()
+
+    def _process(self, batch: list[tuple[int, Entry]], fds: dict[Parts, int]) -> None:
+        try:
+            # A few coarse tasks, not one per file: thousands of tiny tasks spend more time
+            # handing the GIL between threads than doing system calls.
+            def check(part: list[tuple[int, Entry]]) -> list[tuple[int, Entry]]:
+                return [item for item in part if not self._same(*item)]
+
+            parts = _slices(batch, self._io_threads)
+            todo = [item for part in self._pool.map(check, parts) for item in part]
+            with self._lock:
+                self._unchanged += len(batch) - len(todo)
+            self.progress.advance(len(batch) - len(todo), 0)
+            if not todo:
+                return
+            blobs = self._fetch({cid for _, e in todo for cid in e.content})
+
+            def write(part: list[tuple[int, Entry]]) -> None:
+                for dfd, e in part:
+                    self._write(dfd, e, blobs)
+
+            list(self._pool.map(write, _slices(todo, self._io_threads)))
+        finally:
+            _close_all(fds)
 
     def _fetch(self, ids: set[bytes]) -> dict[bytes, bytes]:
         """Read the needed blobs, one ranged read per pack, verifying each blob's hash."""
@@ -285,12 +333,19 @@ class Restorer:
         finally:
             os.close(dfd)
 
+    def _tmp_name(self) -> bytes:
+        """Unique per process and file; a killed restore's leftovers never collide."""
+        return TMP_PREFIX + f"{self._pid}-{next(self._counter)}".encode()
+
     def _write_chunks(self, dfd: int, e: Entry, chunks: Iterator[bytes]) -> None:
-        tmp = TMP_PREFIX + secrets.token_hex(8).encode()
+        tmp = self._tmp_name()
+        mode = e.mode & _SAFE_MODE
+        # Created with its final mode (a writable descriptor regardless), so the usual file
+        # needs no chmod; only bits the umask removes, or the sticky bit, need one.
         fd = os.open(
             tmp,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
+            mode & 0o777,
             dir_fd=dfd,
         )
         try:
@@ -303,7 +358,8 @@ class Restorer:
                     size += len(data)
                 if size != e.size:
                     raise CorruptObject(f"restored size of {e.name!r} does not match the backup")
-                os.fchmod(fd, e.mode & _SAFE_MODE)
+                if mode & self._umask or mode & 0o1000:
+                    os.fchmod(fd, mode)
                 os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
             finally:
                 os.close(fd)
@@ -327,7 +383,7 @@ class Restorer:
                 return
         except OSError:
             pass
-        tmp = TMP_PREFIX + secrets.token_hex(8).encode()
+        tmp = self._tmp_name()
         os.symlink(e.target, tmp, dir_fd=dfd)
         try:
             os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)
@@ -338,6 +394,18 @@ class Restorer:
                 self.warn("a directory is in the way of link %s: not restored", _show(dparts))
                 return
             raise
+
+
+def _close_all(fds: dict[Parts, int]) -> None:
+    for fd in fds.values():
+        os.close(fd)
+    fds.clear()
+
+
+def _slices(items: list[tuple[int, Entry]], n: int) -> list[list[tuple[int, Entry]]]:
+    """``items`` cut into at most ``n`` contiguous slices of similar length."""
+    size = -(-len(items) // n)
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _show(parts: Parts) -> str:

@@ -36,7 +36,7 @@ def restore(
             return RestoreResult(None, None, 0.0)
         raise SnapshotNotFound(f"backup {number} does not exist (the repository is empty)")
     if number is None:
-        found = latest_intact(repo)
+        found = latest_intact(repo, complete=True)
         if found is None:
             log.info("no backup to restore yet; nothing written")
             return RestoreResult(None, None, time.monotonic() - started)
@@ -55,7 +55,8 @@ def restore(
         raise CorruptObject(f"backup {snap.number} is damaged: {exc}") from exc
     log.info("restoring backup %d (%d files, %d bytes)", snap.number, files, total)
     stats = Restorer(repo, home, threads=settings.threads, progress=progress).run(snap.tree)
-    os.sync()
+    # No sync: like tar -x, durability of the written files is left to the page cache; every
+    # file is complete under its name (rename after write), which is what readers rely on.
     elapsed = time.monotonic() - started
     log.info(
         "restored backup %d: %d files written, %d already up to date, %.1fs",

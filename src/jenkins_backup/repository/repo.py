@@ -45,6 +45,7 @@ INDEX_PREFIX = "index/"
 CONDEMNED_PREFIX = "condemned/"  # packs prune will delete after the grace period
 MAX_INDEX_BYTES = 2 << 30
 _TREE_CACHE_BYTES = 256 << 20
+_DECODED_ENTRIES = 300_000  # roughly 100 MB of decoded entries at most
 
 # Builds the codec from the config; the encryption layer plugs in here.
 CodecFactory = Callable[[cfg.RepoConfig], Codec]
@@ -71,6 +72,8 @@ class Repository:
         self._lock = threading.Lock()
         self._pack_cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cached_bytes = 0
+        self._decoded: OrderedDict[bytes, list[Entry]] = OrderedDict()
+        self._decoded_entries = 0
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -213,8 +216,21 @@ class Repository:
         return self.codec.unseal_verified(sealed, blob_id, loc.raw_length)
 
     def read_tree(self, tree_id: bytes) -> list[Entry]:
-        """Read and validate a tree."""
-        return decode_tree(self.read_tree_bytes(tree_id))
+        """Read and validate a tree. Decoded trees are cached, bounded by their entry count:
+        restore, verify and prune walk the same trees more than once."""
+        with self._lock:
+            cached = self._decoded.get(tree_id)
+            if cached is not None:
+                self._decoded.move_to_end(tree_id)
+                return cached
+        entries = decode_tree(self.read_tree_bytes(tree_id))
+        with self._lock:
+            if tree_id not in self._decoded:
+                self._decoded[tree_id] = entries
+                self._decoded_entries += len(entries) + 1
+            while self._decoded_entries > _DECODED_ENTRIES and len(self._decoded) > 1:
+                self._decoded_entries -= len(self._decoded.popitem(last=False)[1]) + 1
+        return entries
 
     def read_tree_bytes(self, tree_id: bytes) -> bytes:
         """A tree's verified plaintext; whole tree packs are cached (neighbours are read next)."""
