@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from jenkins_backup.engine.restorer import check_snapshot
 from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
+from jenkins_backup.repository.crypto import codec_factory, config_factory
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef
 from jenkins_backup.settings import Settings
@@ -21,11 +23,13 @@ def storage_for(settings: Settings) -> Storage:
 def open_repository(settings: Settings, *, create: bool = False) -> Repository | None:
     """The repository, or None when none exists yet (and ``create`` is False)."""
     storage = storage_for(settings)
+    # A key makes a new repository encrypted, and must open an existing one (never ignored).
+    codecs = codec_factory(settings.encryption_key)
     if create:
-        return Repository.open_or_create(storage)
+        return Repository.open_or_create(storage, codecs, config_factory(settings.encryption_key))
     if not Repository.exists(storage):
         return None
-    return Repository.open(storage)
+    return Repository.open(storage, codecs)
 
 
 def intact(repo: Repository, ref: SnapshotRef) -> Snapshot | None:
@@ -39,12 +43,25 @@ def intact(repo: Repository, ref: SnapshotRef) -> Snapshot | None:
         return None
 
 
-def latest_intact(repo: Repository) -> tuple[SnapshotRef, Snapshot] | None:
-    """The most recently committed intact backup: by commit time, not by number."""
+def latest_intact(
+    repo: Repository, *, complete: bool = False
+) -> tuple[SnapshotRef, Snapshot] | None:
+    """The most recently committed intact backup: by commit time, not by number.
+
+    With ``complete``, also walk its trees and check that every object they reference exists
+    (one listing of the packs), so that a backup damaged anywhere is skipped with a warning.
+    """
     for ref in reversed(repo.snapshot_refs()):
         snap = intact(repo, ref)
-        if snap is not None:
-            return ref, snap
+        if snap is None:
+            continue
+        if complete:
+            try:
+                check_snapshot(repo, snap.tree)
+            except (CorruptObject, ObjectNotFound, RepositoryError) as exc:
+                log.warning("skipping damaged backup %d: %s", ref.number, exc)
+                continue
+        return ref, snap
     return None
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from jenkins_backup.errors import BackupError
 from jenkins_backup.operations.common import intact, open_repository
 from jenkins_backup.repository.snapshot import iso_time
 from jenkins_backup.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class BackupInfo:
     bytes_added: int
     scope: str
     intact: bool
+    encrypted: bool = False  # a repository setting, repeated per row so --json stays an array
 
 
 def list_backups(settings: Settings, *, check: bool = False) -> list[BackupInfo]:
@@ -26,6 +30,8 @@ def list_backups(settings: Settings, *, check: bool = False) -> list[BackupInfo]
     repo = open_repository(settings)
     if repo is None:
         return []
+    enc = repo.codec.encrypted
+    log.info("repository %s is %sencrypted", repo.storage.describe(), "" if enc else "not ")
     out: list[BackupInfo] = []
     for ref in repo.snapshot_refs():
         if check:
@@ -36,7 +42,7 @@ def list_backups(settings: Settings, *, check: bool = False) -> list[BackupInfo]
             except BackupError:  # shown as damaged; never hides the others
                 snap = None
         if snap is None:
-            out.append(BackupInfo(ref.number, iso_time(ref.time_ns), 0, 0, 0, "", False))
+            out.append(BackupInfo(ref.number, iso_time(ref.time_ns), 0, 0, 0, "", False, enc))
             continue
         out.append(
             BackupInfo(
@@ -47,6 +53,7 @@ def list_backups(settings: Settings, *, check: bool = False) -> list[BackupInfo]
                 snap.stats.bytes_added,
                 snap.scope,
                 True,
+                enc,
             )
         )
     return out

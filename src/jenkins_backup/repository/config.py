@@ -43,6 +43,24 @@ def encode_config(c: RepoConfig) -> bytes:
     return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
 
 
+def _checked(c: RepoConfig) -> RepoConfig:
+    """Hostile input: the chunker sizes buffers and the id names things; bound them."""
+    k = c.chunker
+    sizes = (k.min_size, k.avg_size, k.max_size, k.seed)
+    if (
+        not isinstance(c.id, str)
+        or not 1 <= len(c.id) <= 64
+        or c.compression != "zstd"
+        or c.hash != "blake3"
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes)
+        or not 64 <= k.min_size <= k.avg_size <= k.max_size <= 64 << 20
+        or not 0 <= k.seed < 2**32
+        or not (c.encryption is None or isinstance(c.encryption, dict))
+    ):
+        raise ValueError("field out of range")
+    return c
+
+
 def decode_config(data: bytes) -> RepoConfig:
     try:
         doc = json.loads(data)
@@ -52,8 +70,8 @@ def decode_config(data: bytes) -> RepoConfig:
         if version != VERSION:
             raise RepositoryError(f"repository format version {version} is not supported")
         chunker = ChunkerParams(**doc.pop("chunker"))
-        return RepoConfig(chunker=chunker, **doc)
+        return _checked(RepoConfig(chunker=chunker, **doc))
     except RepositoryError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise RepositoryError("repository config is malformed") from exc
