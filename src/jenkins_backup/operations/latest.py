@@ -11,5 +11,5 @@ def latest(settings: Settings) -> int:
     repo = open_repository(settings)
     if repo is None:
         return -1
-    found = latest_intact(repo)
+    found = latest_intact(repo, complete=True)
     return found[0].number if found else -1

@@ -21,8 +21,12 @@ TREE_PACK_TARGET = 2 << 20
 class BlobWriter:
     """Thread-safe sink for new blobs of one backup."""
 
-    def __init__(self, repo: Repository, uploads: int = 4) -> None:
+    def __init__(
+        self, repo: Repository, uploads: int = 4, adopt_max_age: float | None = None
+    ) -> None:
         self.repo = repo
+        # Only orphans younger than this are adopted: older ones may be in prune's hands.
+        self.adopt_max_age = adopt_max_age
         self._index: Index | None = None  # loaded at the first new blob: unchanged backups skip it
         self._lock = threading.Lock()
         self._pending: set[bytes] = set()
@@ -40,7 +44,7 @@ class BlobWriter:
         index = self.repo.index()
         # Packs uploaded by an interrupted or concurrent backup are not indexed yet: adopt them,
         # so their data is reused instead of uploaded again.
-        for pack_id, entries in find_orphans(self.repo, index):
+        for pack_id, entries in find_orphans(self.repo, index, self.adopt_max_age):
             index.add_pack(pack_id, entries)
             self.written.append((pack_id, entries))
         return index

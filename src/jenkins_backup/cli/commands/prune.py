@@ -1,0 +1,77 @@
+"""`jenkins-backup prune [--dry-run] [--keep-*]`: apply retention, remove unneeded data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from jenkins_backup.cli import commands
+from jenkins_backup.settings import Settings
+
+_KEEP = {
+    "--keep-last": "BACKUP_KEEP_LAST",
+    "--keep-hourly": "BACKUP_KEEP_HOURLY",
+    "--keep-daily": "BACKUP_KEEP_DAILY",
+    "--keep-weekly": "BACKUP_KEEP_WEEKLY",
+    "--keep-monthly": "BACKUP_KEEP_MONTHLY",
+}
+
+
+class _Keep(argparse.Action):
+    """Collects the --keep-* flags into ``args.keep``, keyed by their environment variable."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        keep = dict(getattr(namespace, "keep", None) or {})
+        keep[_KEEP[option_string or ""]] = str(values)
+        namespace.keep = keep
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "prune", help="forget backups the retention policy does not keep and remove their data"
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
+    for flag, var in _KEEP.items():
+        p.add_argument(flag, metavar="N", action=_Keep, help=f"env {var}")
+    commands.common_options(p)
+    p.set_defaults(run=run, keep=None)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.prune import prune  # lazy: start-up time
+
+    result = prune(settings, dry_run=args.dry_run)
+    gc = result.gc
+    would = "would " if result.dry_run else ""
+    if result.forgotten:
+        print(f"{would}forget backups: {' '.join(str(n) for n in result.forgotten)}")
+    print(f"keep backups: {' '.join(str(n) for n in result.kept) or '(none)'}")
+    print(
+        f"{would}delete {gc.packs_deleted} pack(s), freeing {_size(gc.bytes_freed)}; "
+        f"{would}condemn {gc.packs_condemned} pack(s) ({_size(gc.bytes_condemned)}, deleted "
+        f"after the grace period); {would}repack {gc.packs_repacked}; "
+        f"{would}rescue {gc.packs_rescued}"
+    )
+    for problem in gc.problems:
+        print(problem, file=sys.stderr)
+    if gc.blocked:
+        print(f"jenkins-backup: error: prune removed no data: {gc.blocked}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,42 @@
+"""`jenkins-backup verify [N] [--quick]`: check backups; exit 1 listing every problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from jenkins_backup.cli import commands
+from jenkins_backup.settings import Settings
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "verify", help="check that backups are complete and read back with the right hashes"
+    )
+    p.add_argument("number", nargs="?", help="the backup to check (default: every backup)")
+    p.add_argument(
+        "--quick", action="store_true", help="only check that every referenced object exists"
+    )
+    commands.common_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.verify import verify  # lazy: start-up time
+
+    number = commands.backup_number(args.number) if args.number is not None else None
+    result = verify(settings, number, quick=args.quick)
+    mode = "quick" if args.quick else "full"
+    if result.problems:
+        for problem in result.problems:
+            print(problem, file=sys.stderr)
+        damaged = " ".join(str(n) for n in result.damaged) or "none"
+        print(
+            f"jenkins-backup: error: verify ({mode}) found {len(result.problems)} problem(s) in "
+            f"{len(result.checked)} backup(s); damaged backups: {damaged}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"verified {len(result.checked)} backup(s) ({mode}): no problems")
+    return 0

@@ -1,0 +1,156 @@
+"""The verify operation: is each backup complete, and does every byte read back right?
+
+Quick mode reads the trees and checks that every object they reference is indexed and stored.
+Full mode also reads every referenced pack once, checks that its content matches its name, and
+checks the hash of every blob a backup needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import blake3
+
+from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError, SnapshotNotFound
+from jenkins_backup.operations.common import find_number, open_repository
+from jenkins_backup.repository.pack import pack_id_from_key, pack_key
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.snapshot import SnapshotRef
+from jenkins_backup.repository.tree import DIR, FILE
+from jenkins_backup.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VerifyResult:
+    checked: list[int] = field(default_factory=list)  # backup numbers, oldest commit first
+    problems: list[str] = field(default_factory=list)
+    damaged: list[int] = field(default_factory=list)
+    bytes_read: int = 0
+
+
+def _show(name: bytes) -> str:
+    return repr(os.fsdecode(name))
+
+
+class _Verifier:
+    def __init__(self, repo: Repository, stored: set[bytes]) -> None:
+        self.repo = repo
+        self.stored = stored
+        # pack -> blob ids a backup needs from it, and the backups that need it
+        self.needed: dict[bytes, set[bytes]] = defaultdict(set)
+        self.users: dict[bytes, set[int]] = defaultdict(set)
+
+    def snapshot(self, ref: SnapshotRef) -> list[str]:
+        """Problems of one backup (quick checks); records what full mode must read."""
+        problems: list[str] = []
+        try:
+            snap = self.repo.load_snapshot(ref)
+        except (CorruptObject, RepositoryError, ObjectNotFound) as exc:
+            return [f"backup {ref.number}: snapshot object: {exc}"]
+        missing_packs: set[bytes] = set()
+        stack = [(b"", snap.tree)]
+        while stack:
+            path, tree_id = stack.pop()
+            loc = self.repo.find(tree_id)
+            if loc is not None:
+                self._need(loc.pack, tree_id, ref.number, missing_packs)
+            try:
+                entries = self.repo.read_tree(tree_id)
+            except (CorruptObject, ObjectNotFound) as exc:
+                problems.append(f"backup {ref.number}: directory {_show(path or b'/')}: {exc}")
+                continue
+            for e in entries:
+                rel = path + b"/" + e.name if path else e.name
+                if e.kind == DIR:
+                    stack.append((rel, e.subtree))
+                elif e.kind == FILE:
+                    size = 0
+                    for cid in e.content:
+                        cloc = self.repo.find(cid)
+                        if cloc is None:
+                            problems.append(
+                                f"backup {ref.number}: data of {_show(rel)} is not in the index"
+                            )
+                            break
+                        size += cloc.raw_length
+                        self._need(cloc.pack, cid, ref.number, missing_packs)
+                    else:
+                        if size != e.size:
+                            problems.append(
+                                f"backup {ref.number}: size of {_show(rel)} does not match its data"
+                            )
+        problems += [
+            f"backup {ref.number}: pack {p.hex()[:16]} is missing" for p in sorted(missing_packs)
+        ]
+        return problems
+
+    def _need(self, pack: bytes, blob_id: bytes, number: int, missing: set[bytes]) -> None:
+        if pack not in self.stored:
+            missing.add(pack)
+            return
+        self.needed[pack].add(blob_id)
+        self.users[pack].add(number)
+
+    def read_packs(self, result: VerifyResult) -> None:
+        """Read each needed pack once; check its name and every needed blob's hash."""
+        for pack, blobs in sorted(self.needed.items()):
+            who = ", ".join(str(n) for n in sorted(self.users[pack]))
+            try:
+                data = self.repo.storage.get(pack_key(pack))
+            except ObjectNotFound:
+                result.problems.append(f"pack {pack.hex()[:16]} vanished (backups {who})")
+                result.damaged.extend(self.users[pack])
+                continue
+            result.bytes_read += len(data)
+            if blake3.blake3(data).digest() == pack:
+                continue  # the name is the hash of the content: every blob in it is intact
+            bad = 0
+            for blob_id in blobs:
+                loc = self.repo.find(blob_id)
+                if loc is None or loc.pack != pack:
+                    continue
+                sealed = data[loc.offset : loc.offset + loc.length]
+                try:
+                    self.repo.codec.unseal_verified(sealed, blob_id, loc.raw_length)
+                except CorruptObject:
+                    bad += 1
+            result.problems.append(
+                f"pack {pack.hex()[:16]} is damaged: {bad} needed blob(s) fail their hash check"
+                f" (backups {who})"
+            )
+            if bad:
+                result.damaged.extend(self.users[pack])
+
+
+def verify(settings: Settings, number: int | None = None, *, quick: bool = False) -> VerifyResult:
+    """Verify backup ``number``, or every backup; problems are listed, never raised."""
+    result = VerifyResult()
+    repo = open_repository(settings)
+    if repo is None:
+        if number is not None:
+            raise SnapshotNotFound(f"backup {number} does not exist (the repository is empty)")
+        return result
+    if number is not None:
+        ref = find_number(repo, number)
+        if ref is None:
+            raise SnapshotNotFound(f"backup {number} does not exist")
+        refs = [ref]
+    else:
+        refs = repo.snapshot_refs()
+    stored = {p for p in (pack_id_from_key(i.key) for i in repo.storage.list("data/")) if p}
+    verifier = _Verifier(repo, stored)
+    for ref in refs:
+        problems = verifier.snapshot(ref)
+        result.checked.append(ref.number)
+        if problems:
+            result.damaged.append(ref.number)
+            result.problems += problems
+    if not quick:
+        verifier.read_packs(result)
+    result.damaged = sorted(set(result.damaged))
+    return result
