@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,10 +16,16 @@ from jenkins_backup.engine.scope import Scope
 from jenkins_backup.errors import UsageError
 
 DEFAULT_TIMEOUT = 3600.0
+# Commands that only read a little (the operator's getLatestAction, list) give up sooner: a dead
+# endpoint must not hold the operator's single reconcile worker for an hour.
+QUICK_TIMEOUT = 120.0
 DEFAULT_PRUNE_GRACE = 6 * 3600.0
+DEFAULT_PRUNE_INTERVAL = 3600.0
+DEFAULT_SHUTDOWN_GRACE = 25.0
 # Prefixes of the variables the storage SDKs read (credentials, regions, endpoints, emulators).
 _STORAGE_ENV = re.compile(
-    r"^(AWS_|AZURE_|GOOGLE_|GCE_|GCS_|STORAGE_EMULATOR_HOST|HTTPS?_PROXY|NO_PROXY)"
+    r"^(AWS_|AZURE_|AZURITE_|GOOGLE_|GCE_|GCS_|CLOUDSDK_|IDENTITY_|IMDS_|MSI_"
+    r"|STORAGE_EMULATOR_HOST|HTTPS?_PROXY|NO_PROXY)"
 )
 
 
@@ -45,6 +52,7 @@ class Settings:
     jenkins_home: str | None = None
     scope: Scope = field(default_factory=Scope)
     timeout: float = DEFAULT_TIMEOUT
+    timeout_explicit: bool = False  # BACKUP_TIMEOUT or --timeout given
     threads: int = 8
     storage_env: Mapping[str, str] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
@@ -53,6 +61,12 @@ class Settings:
     encryption_key: bytes | None = field(default=None, repr=False)
     interval: float | None = None  # daemon: back up on this schedule (standalone mode)
     metrics_port: int = 9180
+    metrics_address: str = "0.0.0.0"
+    # Where backup commands leave pid and status files for the daemon (same container).
+    runtime_dir: str = field(default_factory=lambda: default_runtime_dir(os.getuid()))
+    # Daemon on SIGTERM: how long to wait for the operator's backup before pod deletion.
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    prune_interval: float = DEFAULT_PRUNE_INTERVAL  # daemon: retention schedule
 
     def require_repository(self) -> str:
         if not self.repository:
@@ -66,6 +80,11 @@ class Settings:
         if not self.jenkins_home:
             raise UsageError("JENKINS_HOME is not set (environment variable or --jenkins-home)")
         return self.jenkins_home
+
+
+def default_runtime_dir(uid: int) -> str:
+    """Per user, so that two users of one machine never share (or fight over) it."""
+    return os.path.join(tempfile.gettempdir(), f"jenkins-backup-{uid}")
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -82,6 +101,14 @@ def _positive_float(name: str, value: str) -> float:
     if not number > 0:
         raise UsageError(f"{name} must be positive, not {value!r}")
     return number
+
+
+def _seconds(name: str, value: str) -> float:
+    """A duration that may be zero."""
+    try:
+        return 0.0 if float(value) == 0 else _positive_float(name, value)
+    except ValueError:
+        return _positive_float(name, value)  # raises the usual message
 
 
 def _positive_int(name: str, value: str) -> int:
@@ -150,6 +177,31 @@ def _encryption_key(env: Mapping[str, str]) -> bytes | None:
     return key
 
 
+def new_encryption_key(
+    value: str | None, path: str | None, env: Mapping[str, str] | None = None
+) -> bytes:
+    """The key ``key add`` wraps: --new-key(-file), else BACKUP_NEW_ENCRYPTION_KEY(_FILE)."""
+    env = os.environ if env is None else env
+    if not value and not path:
+        value = env.get("BACKUP_NEW_ENCRYPTION_KEY") or None
+        path = None if value else env.get("BACKUP_NEW_ENCRYPTION_KEY_FILE") or None
+    if value:
+        return value.strip().encode()
+    if not path:
+        raise UsageError(
+            "no new key: give --new-key-file PATH or --new-key KEY, or set "
+            "BACKUP_NEW_ENCRYPTION_KEY or BACKUP_NEW_ENCRYPTION_KEY_FILE"
+        )
+    try:
+        with open(path, "rb") as f:
+            key = f.read().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the new key file {path}: {exc.strerror}") from exc
+    if not key:
+        raise UsageError(f"the new key file {path} is empty")
+    return key
+
+
 def load(
     *,
     repository: str | None = None,
@@ -174,6 +226,8 @@ def load(
     interval_s = interval or env.get("BACKUP_INTERVAL")
     port_s = metrics_port or env.get("BACKUP_METRICS_PORT")
     grace_s = env.get("BACKUP_PRUNE_GRACE")
+    shutdown_s = env.get("BACKUP_SHUTDOWN_GRACE")
+    prune_every_s = env.get("BACKUP_PRUNE_INTERVAL")
     return Settings(
         repository=repository_location(repository, env),
         jenkins_home=jenkins_home or env.get("JENKINS_HOME") or None,
@@ -183,6 +237,7 @@ def load(
             includes=_split(env.get("BACKUP_INCLUDE")) + includes,
         ),
         timeout=_positive_float("BACKUP_TIMEOUT", timeout_s) if timeout_s else DEFAULT_TIMEOUT,
+        timeout_explicit=bool(timeout_s),
         threads=_positive_int("BACKUP_THREADS", threads_s) if threads_s else 8,
         storage_env={k: v for k, v in env.items() if _STORAGE_ENV.match(k)},
         retention=_retention(keep or {}, env),
@@ -192,6 +247,16 @@ def load(
         encryption_key=_encryption_key(env),
         interval=_positive_float("BACKUP_INTERVAL", interval_s) if interval_s else None,
         metrics_port=_port(port_s) if port_s else 9180,
+        metrics_address=env.get("BACKUP_METRICS_ADDRESS") or "0.0.0.0",
+        runtime_dir=env.get("BACKUP_RUNTIME_DIR") or default_runtime_dir(os.getuid()),
+        shutdown_grace=(
+            _seconds("BACKUP_SHUTDOWN_GRACE", shutdown_s) if shutdown_s else DEFAULT_SHUTDOWN_GRACE
+        ),
+        prune_interval=(
+            _positive_float("BACKUP_PRUNE_INTERVAL", prune_every_s)
+            if prune_every_s
+            else DEFAULT_PRUNE_INTERVAL
+        ),
     )
 
 

@@ -18,8 +18,10 @@ from jenkins_backup import __version__
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import setup_logging
 from jenkins_backup.errors import BackupError, UsageError
+from jenkins_backup.settings import QUICK_TIMEOUT
 
 log = logging.getLogger("jenkins_backup")
+_QUICK_COMMANDS = {"latest", "list"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbosity = args.verbose - args.quiet
         setup_logging(verbosity)
         settings = commands.settings_from(args)
-        timer = _watchdog(settings.timeout, args.command) if args.command != "daemon" else None
+        seconds = settings.timeout
+        if not settings.timeout_explicit and args.command in _QUICK_COMMANDS:
+            seconds = QUICK_TIMEOUT
+        timer = _watchdog(seconds, args.command) if args.command != "daemon" else None
         try:
             result: int = args.run(args, settings)
         finally:

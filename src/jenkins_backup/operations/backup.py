@@ -12,6 +12,7 @@ from jenkins_backup import __version__
 from jenkins_backup.engine.archiver import Archiver
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.operations.common import latest_intact, open_repository
+from jenkins_backup.operations.prune import after_backup
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats
 from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.settings import Settings
@@ -39,7 +40,9 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         log.info("removed %d leftover temporary file(s) of interrupted runs", swept)
     parent = latest_intact(repo)
     parent_tree = parent[1].tree if parent else None
-    writer = BlobWriter(repo, uploads=max(2, settings.threads // 2))
+    writer = BlobWriter(
+        repo, uploads=max(2, settings.threads // 2), adopt_max_age=settings.prune_grace / 2
+    )
     try:
         archiver = Archiver(
             repo, writer, settings.scope, threads=settings.threads, progress=progress
@@ -49,7 +52,12 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
     finally:
         writer.close()
     stats = SnapshotStats(
-        **{**stats.__dict__, "blobs_added": writer.blobs_added, "bytes_added": writer.bytes_added}
+        **{
+            **stats.__dict__,
+            "blobs_added": writer.blobs_added,
+            "bytes_added": writer.bytes_added,
+            "seconds": round(time.monotonic() - started, 3),
+        }
     )
     snap = Snapshot(
         number=number,
@@ -66,6 +74,7 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
     # The number now names this backup; older snapshots under it are superseded.
     older = [r for r in repo.all_snapshot_refs() if r.number == number and r.time_ns < ref.time_ns]
     repo.remove_snapshots(older)
+    after_backup(settings, repo)  # retention, when a policy is set
     elapsed = time.monotonic() - started
     log.info(
         "backup %d committed: %d files (%d read), %s added, %.1fs",

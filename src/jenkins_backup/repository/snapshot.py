@@ -17,6 +17,7 @@ from jenkins_backup.errors import CorruptObject
 PREFIX = "snapshots/"
 _KEY = re.compile(r"^snapshots/(\d{20})-(\d{1,19})-([0-9a-f]{64})$")
 MAX_SNAPSHOT_BYTES = 1 << 20
+_TEXT_FIELDS = ("scope", "hostname", "parent", "program", "source")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class SnapshotStats:
     blobs_added: int = 0
     bytes_added: int = 0  # stored (compressed) bytes of new packs
     warnings: int = 0
+    seconds: float = 0.0  # how long the backup took, up to its commit
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,8 @@ def snapshot_key(time_ns: int, number: int, snap_id: bytes) -> str:
 
 def parse_key(key: str) -> SnapshotRef | None:
     m = _KEY.match(key)
-    if not m:
-        return None
+    if not m or int(m.group(1)) >= 2**63 or int(m.group(2)) >= 2**63:
+        return None  # not ours: times and numbers are signed 64-bit, like the operator's
     return SnapshotRef(int(m.group(1)), int(m.group(2)), bytes.fromhex(m.group(3)), key)
 
 
@@ -100,6 +102,29 @@ def decode_snapshot(data: bytes) -> Snapshot:
         len(snap.tree) != 32
         or not isinstance(snap.number, int)
         or not isinstance(snap.time_ns, int)
+        or not all(isinstance(getattr(snap, f), str) for f in _TEXT_FIELDS)
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            for v in asdict(snap.stats).values()
+        )
     ):
         raise CorruptObject("snapshot is malformed")
     return snap
+
+
+# Forgotten snapshots: ``forgotten/<forget time ns, 20 digits>-<snapshot key's name>``, holding
+# the snapshot object unchanged. Prune still honours them for a grace period (docs/FORMAT.md).
+FORGOTTEN = "forgotten/"
+
+
+def tombstone_key(forget_ns: int, ref: SnapshotRef) -> str:
+    return f"{FORGOTTEN}{forget_ns:020d}-{ref.key[len(PREFIX) :]}"
+
+
+def parse_tombstone(key: str) -> tuple[int, SnapshotRef] | None:
+    """(forget time ns, the forgotten snapshot's ref) from a tombstone key."""
+    name = key[len(FORGOTTEN) :] if key.startswith(FORGOTTEN) else ""
+    if len(name) < 22 or not name[:20].isdigit() or name[20] != "-":
+        return None
+    ref = parse_key(PREFIX + name[21:])
+    return (int(name[:20]), ref) if ref else None

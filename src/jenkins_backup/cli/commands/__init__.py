@@ -6,11 +6,24 @@ import argparse
 from types import ModuleType
 
 from jenkins_backup import settings as settings_mod
-from jenkins_backup.cli.commands import backup, latest, listing, restore
+from jenkins_backup.cli.commands import (
+    backup,
+    daemon,
+    export,
+    forget,
+    import_,
+    key,
+    latest,
+    listing,
+    prune,
+    restore,
+    verify,
+)
 from jenkins_backup.errors import UsageError
 from jenkins_backup.settings import Settings
 
-ALL: list[ModuleType] = [backup, restore, latest, listing]
+ALL: list[ModuleType] = [backup, restore, latest, listing, key, daemon, import_, export]
+ALL += [prune, verify, forget]
 
 
 def common_options(p: argparse.ArgumentParser, *, home: bool = False) -> None:
@@ -40,6 +53,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         includes=tuple(getattr(args, "include", ())),
         timeout=getattr(args, "timeout", None),
         threads=getattr(args, "threads", None),
+        interval=getattr(args, "interval", None),
+        metrics_port=getattr(args, "metrics_port", None),
+        keep=getattr(args, "keep", None),  # retention flags: BACKUP_KEEP_* -> value
     )
 
 

@@ -18,12 +18,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations import activity
     from jenkins_backup.operations.backup import backup  # lazy: start-up time
 
     number = commands.backup_number(args.number)
     bar = progress("backup")
     try:
-        backup(settings, number, bar)
+        with activity.tracking(settings.runtime_dir, number):  # seen by the daemon
+            backup(settings, number, bar)
     finally:
         bar.close()
     return 0
