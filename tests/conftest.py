@@ -9,9 +9,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
+from homegen import generate  # noqa: E402
+
 from conftest_servers import azure_server, gcs_server, s3_server  # noqa: E402, F401
 from helpers import clean_env  # noqa: E402
-from homegen import generate  # noqa: E402
 
 
 @pytest.fixture
@@ -24,4 +25,8 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path, home: Path) -> Iterator[dict[str, str]]:
-    yield clean_env(JENKINS_HOME=str(home), BACKUP_REPOSITORY=str(tmp_path / "repo"))
+    yield clean_env(
+        JENKINS_HOME=str(home),
+        BACKUP_REPOSITORY=str(tmp_path / "repo"),
+        BACKUP_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )

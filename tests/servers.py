@@ -74,6 +74,16 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Proce
     raise RuntimeError(f"{what} not ready after {timeout:.0f}s; see {proc.log}")
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the test run dies, even by SIGKILL or a CI timeout,
+    so no server outlives the run that started it."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Process:
     """A child process with its output in a log file; stopped by its own pid only."""
 
@@ -88,6 +98,7 @@ class Process:
             env=env,
             cwd=cwd,
             start_new_session=True,  # its own process group: npx spawns node children
+            preexec_fn=_die_with_parent,
         )
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -187,8 +198,9 @@ class SeaweedFS_S3(Server):
             flags = [f"-{n}={p}" for n, p in zip(names, ports, strict=True)]
             self.port = ports[names.index("s3.port")]
             argv = [
-                weed, f"-logdir={workdir}", "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                weed, f"-logdir={workdir}", "mini", f"-dir={data}", "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
                 "-master.telemetry=false", f"-bucket={self.bucket}",
                 f"-filer.localSocket={workdir}/filer.sock", f"-s3.localSocket={workdir}/s3.sock",
                 *flags,

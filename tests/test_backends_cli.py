@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from faultproxy import FaultProxy
 from helpers import a_job, describe, in_jobs_scope, run_cli
 from servers import Server
@@ -66,8 +67,11 @@ def test_concurrent_backups(tmp_path: Path, home: Path, backend_env: dict[str, s
     env = backend_env
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "jenkins_backup", "backup", n], env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, "-m", "jenkins_backup", "backup", n],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         for n in ("1", "2")
     ]
@@ -115,7 +119,11 @@ def test_damaged_object_is_detected(
     ],
 )
 def test_backup_through_network_faults(
-    tmp_path: Path, home: Path, env: dict[str, str], s3_server: Server, mode: str,
+    tmp_path: Path,
+    home: Path,
+    env: dict[str, str],
+    s3_server: Server,
+    mode: str,
     kwargs: dict[str, object],
 ) -> None:
     """Each backup either commits a valid snapshot or exits 1 with the previous latest intact,
@@ -126,11 +134,11 @@ def test_backup_through_network_faults(
     before = _expected(home)
     (a_job(home) / "builds" / "blob.bin").write_bytes(b"x" * (3 << 20))
     with FaultProxy(("127.0.0.1", s3_server.port), mode, **kwargs) as proxy:  # type: ignore[arg-type]
-        faulty = {**base, "AWS_ENDPOINT_URL": proxy.endpoint, "BACKUP_TIMEOUT": "60"}
+        faulty = {**base, "AWS_ENDPOINT_URL": proxy.endpoint, "BACKUP_TIMEOUT": "20"}
         start = time.monotonic()
         proc = run_cli("backup", "2", env=faulty, timeout=120)
         elapsed = time.monotonic() - start
-    assert elapsed < 90, "the command bounds its own time"
+    assert elapsed < 40, "the command bounds its own time"
     latest = run_cli("latest", env=base, check=True).stdout.strip()
     if proc.returncode == 0:
         assert latest == "2"
@@ -144,6 +152,8 @@ def test_backup_through_network_faults(
         target = tmp_path / "old"
         run_cli("restore", "1", env={**base, "JENKINS_HOME": str(target)}, check=True)
         assert _files(target) == before
+    if mode in ("reset", "http503"):
+        assert proxy.faulted > 0, "the faults were injected"
     if mode in ("reset", "http503", "delay"):
         assert proc.returncode == 0, f"transient {mode} faults are retried: {proc.stderr}"
     else:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from helpers import a_job, describe, in_jobs_scope, run_cli
-
 from jenkins_backup.repository.pack import pack_id_from_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.storage.local import LocalStorage
@@ -28,9 +27,9 @@ def _files(root: Path) -> dict[bytes, tuple[str, int, int, str]]:
     return {k: v for k, v in describe(root, in_jobs_scope).items() if v[0] != "dir"}
 
 
-def _restored(tmp_path: Path, env: dict[str, str], number: str, name: str) -> dict[
-    bytes, tuple[str, int, int, str]
-]:
+def _restored(
+    tmp_path: Path, env: dict[str, str], number: str, name: str
+) -> dict[bytes, tuple[str, int, int, str]]:
     target = tmp_path / name
     run_cli("restore", number, env={**env, "JENKINS_HOME": str(target)}, check=True)
     return {k: v for k, v in describe(target).items() if v[0] != "dir"}
@@ -38,8 +37,11 @@ def _restored(tmp_path: Path, env: dict[str, str], number: str, name: str) -> di
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "jenkins_backup", *args], env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "jenkins_backup", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -57,8 +59,10 @@ def test_sigkill_during_backup_at_many_instants(
     run_cli("backup", "1", env=scratch, check=True)
     duration = time.monotonic() - t0
 
-    instants = [duration * f for f in (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
-                                       0.95, 1.0, 1.1, 1.3)]
+    instants = [
+        duration * f
+        for f in (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1, 1.3)
+    ]
     committed = False
     for delay in instants:
         proc = _spawn(["backup", "2"], env)

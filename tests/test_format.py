@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -36,8 +38,16 @@ def entries(draw: st.DrawFn) -> Entry:
     mode = draw(st.integers(0, 0o7777))
     mtime = draw(times)
     if kind == FILE:
-        return Entry(name, FILE, mode, mtime, draw(u32), draw(times), draw(u32),
-                     tuple(draw(st.lists(ids, max_size=4))))
+        return Entry(
+            name,
+            FILE,
+            mode,
+            mtime,
+            draw(u32),
+            draw(times),
+            draw(u32),
+            tuple(draw(st.lists(ids, max_size=4))),
+        )
     if kind == DIR:
         return Entry(name, DIR, mode, mtime, subtree=draw(ids))
     target = draw(st.binary(min_size=1, max_size=300).filter(lambda t: b"\0" not in t))
@@ -53,27 +63,44 @@ def test_tree_round_trip(items: list[Entry]) -> None:
 
 @given(st.binary(max_size=2000))
 def test_tree_decoder_rejects_garbage_cleanly(data: bytes) -> None:
-    try:
+    with contextlib.suppress(CorruptObject):
         decode_tree(data)
-    except CorruptObject:
-        pass
 
 
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["t", "name", "mode", "mtime", "content", "tree", "target",
-                                       "size", "name_b", "v", "entries"]), children, max_size=5),
-    max_leaves=30,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "t",
+                        "name",
+                        "mode",
+                        "mtime",
+                        "content",
+                        "tree",
+                        "target",
+                        "size",
+                        "name_b",
+                        "v",
+                        "entries",
+                    ]
+                ),
+                children,
+                max_size=5,
+            )
+        ),
+        max_leaves=30,
+    )
+)
 def test_tree_decoder_rejects_malformed_json(doc: object) -> None:
     import json
 
     for candidate in (doc, {"v": 1, "entries": doc}, {"v": 1, "entries": [doc]}):
-        try:
+        with contextlib.suppress(CorruptObject):
             decode_tree(json.dumps(candidate).encode())
-        except CorruptObject:
-            pass
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "x\u0000y", ""])
@@ -85,18 +112,22 @@ def test_tree_rejects_unsafe_names(name: str) -> None:
         decode_tree(json.dumps(doc).encode())
 
 
-@given(st.lists(st.tuples(ids, st.lists(st.builds(BlobEntry, st.integers(0, 1), ids, u32, u32,
-                                                       u32), max_size=5)), max_size=5))
+@given(
+    st.lists(
+        st.tuples(
+            ids, st.lists(st.builds(BlobEntry, st.integers(0, 1), ids, u32, u32, u32), max_size=5)
+        ),
+        max_size=5,
+    )
+)
 def test_index_round_trip(packs: list[tuple[bytes, list[BlobEntry]]]) -> None:
     assert list(decode_index(encode_index(packs))) == packs
 
 
 @given(st.binary(max_size=500))
 def test_index_decoder_rejects_garbage_cleanly(data: bytes) -> None:
-    try:
+    with contextlib.suppress(CorruptObject):
         list(decode_index(b"JBI1" + data))
-    except CorruptObject:
-        pass
 
 
 @given(st.lists(st.builds(BlobEntry, st.integers(0, 1), ids, u32, u32, u32), max_size=10))
@@ -104,9 +135,17 @@ def test_pack_header_round_trip(items: list[BlobEntry]) -> None:
     assert decode_header(encode_header(items)) == items
 
 
-@given(st.builds(Snapshot, number=st.integers(1, 2**62), time_ns=times, tree=ids,
-                 scope=st.sampled_from(["jobs", "full"]), hostname=st.text(max_size=30),
-                 stats=st.builds(SnapshotStats, *[u32] * 8)))
+@given(
+    st.builds(
+        Snapshot,
+        number=st.integers(1, 2**62),
+        time_ns=times,
+        tree=ids,
+        scope=st.sampled_from(["jobs", "full"]),
+        hostname=st.text(max_size=30),
+        stats=st.builds(SnapshotStats, *[u32] * 8),
+    )
+)
 def test_snapshot_round_trip(snap: Snapshot) -> None:
     assert decode_snapshot(encode_snapshot(snap)) == snap
     key = snapshot_key(snap.time_ns, snap.number, snap.tree)
@@ -116,14 +155,19 @@ def test_snapshot_round_trip(snap: Snapshot) -> None:
 
 @given(st.binary(max_size=500))
 def test_snapshot_decoder_rejects_garbage_cleanly(data: bytes) -> None:
-    try:
+    with contextlib.suppress(CorruptObject):
         decode_snapshot(data)
-    except CorruptObject:
-        pass
 
 
-@pytest.mark.parametrize("key", ["snapshots/x", "snapshots/1-2-3", "other/00000000000000000001-1-"
-                                 + "a" * 64, "snapshots/00000000000000000001-1-" + "A" * 64])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "snapshots/x",
+        "snapshots/1-2-3",
+        "other/00000000000000000001-1-" + "a" * 64,
+        "snapshots/00000000000000000001-1-" + "A" * 64,
+    ],
+)
 def test_foreign_snapshot_keys_are_ignored(key: str) -> None:
     assert parse_key(key) is None
 
@@ -131,8 +175,13 @@ def test_foreign_snapshot_keys_are_ignored(key: str) -> None:
 def test_config_round_trip_and_rejection() -> None:
     c = cfg.new_config()
     assert cfg.decode_config(cfg.encode_config(c)) == c
-    for bad in (b"{}", b"[]", b"not json", b'{"format": "other", "version": 1}',
-                b'{"format": "jenkins-backup", "version": 99}'):
+    for bad in (
+        b"{}",
+        b"[]",
+        b"not json",
+        b'{"format": "other", "version": 1}',
+        b'{"format": "jenkins-backup", "version": 99}',
+    ):
         with pytest.raises(RepositoryError):
             cfg.decode_config(bad)
 

@@ -22,9 +22,16 @@ def test_recovery_script_from_the_format_doc(tmp_path: Path, env: dict[str, str]
     run_cli("restore", "4", env={**env, "JENKINS_HOME": str(restored)}, check=True)
     recovered = tmp_path / "recovered"
     subprocess.run(
-        [sys.executable, str(tmp_path / "recover.py"), env["BACKUP_REPOSITORY"], "4",
-         str(recovered)],
-        check=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            str(tmp_path / "recover.py"),
+            env["BACKUP_REPOSITORY"],
+            "4",
+            str(recovered),
+        ],
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
     )
 
     def content(root: Path) -> dict[bytes, tuple[str, str]]:

@@ -43,7 +43,7 @@ def test_same_number_twice_is_valid(tmp_path: Path, home: Path, env: dict[str, s
     assert run_cli("latest", env=env).stdout == "7\n"
     target = tmp_path / "restored"
     run_cli("restore", "7", env={**env, "JENKINS_HOME": str(target)}, check=True)
-    assert describe(target) .keys() >= {
+    assert describe(target).keys() >= {
         k for k, v in describe(home, in_jobs_scope).items() if v[0] == "file"
     }
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from helpers import a_job, run_cli
 
 
@@ -96,14 +97,21 @@ def test_unreadable_files_are_reported_and_skipped(tmp_path: Path, home: Path) -
     repo.mkdir()
     os.chown(repo, nobody.pw_uid, nobody.pw_gid)
     env = {
-        "PATH": os.environ["PATH"], "JENKINS_HOME": str(home), "BACKUP_REPOSITORY": str(repo),
+        "PATH": os.environ["PATH"],
+        "JENKINS_HOME": str(home),
+        "BACKUP_REPOSITORY": str(repo),
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "jenkins_backup", "backup", "1"], env=env,
-            user=nobody.pw_uid, group=nobody.pw_gid, capture_output=True, text=True,
-            timeout=120, cwd="/",
+            [sys.executable, "-m", "jenkins_backup", "backup", "1"],
+            env=env,
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd="/",
         )
     except PermissionError:
         pytest.skip("this interpreter lives where user nobody may not run it")

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from helpers import a_job, describe, in_jobs_scope, run_cli
 
 
@@ -81,9 +82,7 @@ def test_jenkins_home_itself_may_be_a_symlink(tmp_path: Path, env: dict[str, str
     assert (real / "jobs").is_dir()
 
 
-def test_damaged_pack_fails_restore_and_writes_nothing(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_damaged_pack_fails_restore_and_writes_nothing(tmp_path: Path, env: dict[str, str]) -> None:
     run_cli("backup", "1", env=env, check=True)
     repo = Path(env["BACKUP_REPOSITORY"])
     packs = sorted((repo / "data").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from helpers import (
     a_job,
     describe,
@@ -38,9 +39,7 @@ def _expected(home: Path, scope: str) -> dict[bytes, tuple[str, int, int, str]]:
 
 
 @pytest.mark.parametrize("scope", ["jobs", "history", "full"])
-def test_round_trip_each_scope(
-    tmp_path: Path, home: Path, env: dict[str, str], scope: str
-) -> None:
+def test_round_trip_each_scope(tmp_path: Path, home: Path, env: dict[str, str], scope: str) -> None:
     env["BACKUP_SCOPE"] = scope
     run_cli("backup", "1", env=env, check=True)
     target = tmp_path / "restored"
@@ -68,7 +67,9 @@ def test_directories_keep_modes_and_mtimes(tmp_path: Path, home: Path, env: dict
         assert dst[rel] == entry, rel
 
 
-def test_workspaces_excluded_at_every_depth(tmp_path: Path, home: Path, env: dict[str, str]) -> None:
+def test_workspaces_excluded_at_every_depth(
+    tmp_path: Path, home: Path, env: dict[str, str]
+) -> None:
     # Workspaces of a folder's job and of a multibranch branch, besides the generated ones.
     extra = [
         home / "jobs" / "fold" / "jobs" / "inner" / "workspace@2" / "src.c",
