@@ -167,13 +167,18 @@ def _encryption_key(env: Mapping[str, str]) -> bytes | None:
     path = env.get("BACKUP_ENCRYPTION_KEY_FILE")
     if not path:
         return None
+    return _read_key_file(path, f"BACKUP_ENCRYPTION_KEY_FILE {path}")
+
+
+def _read_key_file(path: str, what: str) -> bytes:
+    """A key mounted from a Secret: the file's content without surrounding white space."""
     try:
         with open(path, "rb") as f:
             key = f.read().strip()
     except OSError as exc:
-        raise UsageError(f"cannot read BACKUP_ENCRYPTION_KEY_FILE {path}: {exc.strerror}") from exc
+        raise UsageError(f"cannot read {what}: {exc.strerror}") from exc
     if not key:
-        raise UsageError(f"BACKUP_ENCRYPTION_KEY_FILE {path} is empty")
+        raise UsageError(f"{what} is empty")
     return key
 
 
@@ -192,14 +197,7 @@ def new_encryption_key(
             "no new key: give --new-key-file PATH or --new-key KEY, or set "
             "BACKUP_NEW_ENCRYPTION_KEY or BACKUP_NEW_ENCRYPTION_KEY_FILE"
         )
-    try:
-        with open(path, "rb") as f:
-            key = f.read().strip()
-    except OSError as exc:
-        raise UsageError(f"cannot read the new key file {path}: {exc.strerror}") from exc
-    if not key:
-        raise UsageError(f"the new key file {path} is empty")
-    return key
+    return _read_key_file(path, f"the new key file {path}")
 
 
 def load(

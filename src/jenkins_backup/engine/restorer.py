@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import SMALL_FILE, iter_file_chunks
-from jenkins_backup.errors import BackupError, CorruptObject, UnsafePath
+from jenkins_backup.engine.safe_dirs import open_subdir
+from jenkins_backup.errors import BackupError, CorruptObject
 from jenkins_backup.repository.pack import pack_id_from_key, pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
@@ -36,7 +37,6 @@ _BATCH_FILES = 2048
 _BATCH_BYTES = 64 << 20
 _BATCH_DIRS = 256
 _SAFE_MODE = 0o1777  # no setuid or setgid bits, ever
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 TMP_PREFIX = b".jbtmp-"
 # Hostile trees: ids are content hashes, so a cycle cannot verify, but a chain of trees can nest
 # (and a DAG can fan out) without end. Deeper or larger than any real home is refused.
@@ -199,23 +199,7 @@ class Restorer:
         parent = self._dir_fd(parts[:-1]) if parts else self._root_fd
         if not parts:
             return self._root_fd
-        name = parts[-1]
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        except FileNotFoundError:
-            os.mkdir(name, 0o700, dir_fd=parent)
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                raise
-            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):
-                raise UnsafePath(
-                    f"refusing to restore through the symlink {_show(parts)} in the target"
-                ) from exc
-            os.unlink(name, dir_fd=parent)  # a file where the backup has a directory
-            os.mkdir(name, 0o700, dir_fd=parent)
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        fd = open_subdir(parent, parts[-1], create=True, shown=f"{_show(parts)} in the target")
         self._fds[parts] = fd
         return fd
 

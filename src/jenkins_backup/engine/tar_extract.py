@@ -19,7 +19,6 @@ archiver can read them back. Ownership is ignored (the repository does not store
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat
@@ -28,12 +27,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO
 
+from jenkins_backup.engine.safe_dirs import open_subdir
 from jenkins_backup.engine.scope import Scope
 from jenkins_backup.errors import CorruptObject, UnsafePath
 
 log = logging.getLogger(__name__)
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SAFE_MODE = 0o1777
 _MAX_FDS = 128
@@ -215,31 +214,14 @@ class Extractor:
         if fd is not None:
             return fd
         parent = self._dir_fd(parts[:-1], create=create)
-        name = parts[-1]
         try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+            fd = open_subdir(parent, parts[-1], create=create, shown=_show(parts))
         except FileNotFoundError:
-            if not create:
-                raise UnsafePath(
-                    f"archive refers to {_show(parts)}, which it does not hold"
-                ) from None
-            os.mkdir(name, 0o700, dir_fd=parent)
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                raise
-            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):
-                raise UnsafePath(
-                    f"archive writes through the symlink {_show(parts)}: refused"
-                ) from exc
-            if not create:
-                raise UnsafePath(
-                    f"archive refers to {_show(parts)}, which is not a directory"
-                ) from exc
-            os.unlink(name, dir_fd=parent)  # a directory member replaces an earlier file
-            os.mkdir(name, 0o700, dir_fd=parent)
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+            raise UnsafePath(f"archive refers to {_show(parts)}, which it does not hold") from None
+        except NotADirectoryError:
+            raise UnsafePath(
+                f"archive refers to {_show(parts)}, which is not a directory"
+            ) from None
         self._fds[parts] = fd
         return fd
 

@@ -12,7 +12,6 @@ and the shutdown wait, never the backup itself.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -20,6 +19,8 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+
+from jenkins_backup.processes import pid_alive
 
 log = logging.getLogger(__name__)
 _RUNNING = "running"
@@ -77,7 +78,7 @@ def running(runtime_dir: str) -> list[Running]:
         if ext != "json" or not stem.isdigit():
             continue
         pid = int(stem)
-        if not _alive(pid):
+        if not pid_alive(pid):
             _quietly(_unlink, path)
             continue
         try:
@@ -141,13 +142,3 @@ def _quietly(fn: Callable[..., None], *args: object) -> None:
         fn(*args)
     except OSError as exc:
         log.warning("cannot update the runtime directory: %s", exc)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True

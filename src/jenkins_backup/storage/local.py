@@ -7,7 +7,6 @@ crash leaves either nothing or a whole object plus a temp file that a later swee
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import socket
 import time
@@ -15,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 
 from jenkins_backup.errors import ObjectNotFound, StorageError
+from jenkins_backup.processes import pid_alive
 from jenkins_backup.storage.base import ObjectInfo, Storage
 
 _TMP = "tmp"
@@ -156,20 +156,10 @@ class LocalStorage(Storage):
         for entry in entries:
             try:
                 host, pid, _ = entry.name.split(".", 2)
-                dead = host == self._host and not _pid_alive(int(pid))
+                dead = host == self._host and not pid_alive(int(pid))
                 if dead or now - entry.stat().st_mtime > max_age:
                     os.unlink(entry.path)
                     removed += 1
             except (ValueError, OSError):
                 continue
         return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
