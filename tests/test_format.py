@@ -12,7 +12,7 @@ from jenkins_backup.errors import CorruptObject, RepositoryError
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.codec import Codec
 from jenkins_backup.repository.index import decode_index, encode_index
-from jenkins_backup.repository.pack import BlobEntry, decode_header, encode_header
+from jenkins_backup.repository.pack import BlobEntry, PackBuilder, decode_header, encode_header
 from jenkins_backup.repository.snapshot import (
     Snapshot,
     SnapshotStats,
@@ -203,3 +203,23 @@ def test_codec_refuses_decompression_bombs() -> None:
     sealed = codec.seal(b"\0" * (10 << 20))
     with pytest.raises(CorruptObject):
         codec.unseal(sealed, 1 << 20)
+
+
+def test_packs_with_the_same_blobs_have_distinct_names() -> None:
+    """A pack name belongs to one writer: a retry or a repack of the same blobs never lands on
+    an existing (possibly condemned) pack, which a create-only write would silently trust."""
+    codec = Codec()
+    names = set()
+    for _ in range(3):
+        builder = PackBuilder()
+        builder.add(0, codec.blob_id(b"x"), codec.seal(b"x"), 1)
+        pack_id, data, entries = builder.finish(codec)
+        names.add(pack_id)
+        assert decode_header(codec.unseal(data[-8 - _header_len(data) : -8], 1 << 20)) == entries
+    assert len(names) == 3
+
+
+def _header_len(pack: bytes) -> int:
+    import struct
+
+    return int(struct.unpack("<I", pack[-8:-4])[0])

@@ -336,7 +336,9 @@ def collect(
                 repo.storage.delete(key)
         result.index_files_replaced = len(listing.index_keys)
         indexed_after |= set(rescued) | {p for p, _ in new_packs}
-    # 4. Delete what has been condemned for longer than the grace period, and old orphans.
+    # 4. Delete what has been condemned for longer than the grace period, and old orphans;
+    #    never a pack the new index lists (packs are salted, so this is only a safeguard).
+    due = [p for p in due if p not in indexed_after]
     for pack_id in due:
         repo.storage.delete(pack_key(pack_id))
     # 5. Condemned lists whose every pack is gone or indexed again have done their work.

@@ -1,12 +1,14 @@
 """Packs: many sealed blobs in one immutable object, with a header at the end.
 
-Layout: ``blob_1 .. blob_n | sealed header | u32 header length | b"JBP1"``. The header lists
-``(type u8, id 32 bytes, offset u32, length u32, raw length u32)`` per blob so that an index can
-be rebuilt from the packs alone. The pack's name is BLAKE3 of its stored bytes.
+Layout: ``blob_1 .. blob_n | sealed header | u32 header length | b"JBP1"``. The header is a
+16-byte random salt, then ``(type u8, id 32 bytes, offset u32, length u32, raw length u32)``
+per blob, so that an index can be rebuilt from the packs alone. The pack's name is BLAKE3 of
+its stored bytes.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ from jenkins_backup.errors import CorruptObject
 from jenkins_backup.repository.codec import ID_LEN, Codec
 
 MAGIC = b"JBP1"
+SALT_LEN = 16
 DATA = 0
 TREE = 1
 _ENTRY = struct.Struct(f"<B{ID_LEN}sIII")
@@ -47,14 +50,22 @@ def pack_id_from_key(key: str) -> bytes | None:
         return None
 
 
-def encode_header(entries: list[BlobEntry]) -> bytes:
-    return b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries)
+def encode_header(entries: list[BlobEntry], salt: bytes | None = None) -> bytes:
+    """A random salt first: no two packs are ever byte-identical, so a pack name is never
+    shared by two writers (a killed run's leftover and a retry, a prune's repack and an
+    earlier interrupted one), and a create-only write never lands on an object that a
+    concurrent prune may be deleting."""
+    salt = os.urandom(SALT_LEN) if salt is None else salt
+    if len(salt) != SALT_LEN:
+        raise ValueError("pack salt has the wrong length")
+    body = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries)
+    return salt + body
 
 
 def decode_header(plain: bytes) -> list[BlobEntry]:
-    if len(plain) % _ENTRY.size:
+    if len(plain) < SALT_LEN or (len(plain) - SALT_LEN) % _ENTRY.size:
         raise CorruptObject("pack header has a partial entry")
-    return [BlobEntry(*fields) for fields in _ENTRY.iter_unpack(plain)]
+    return [BlobEntry(*fields) for fields in _ENTRY.iter_unpack(plain[SALT_LEN:])]
 
 
 class PackBuilder:
