@@ -44,7 +44,7 @@ _BATCH_BYTES = 4 << 20
 Obj = dict[str, object]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Dir:
     name: bytes
     st: os.stat_result
@@ -130,7 +130,7 @@ class Archiver:
     def _parent_entries(self, tree_id: bytes | None) -> dict[bytes, Obj]:
         if tree_id is None:
             return {}
-        return raw_entries(self.repo.read_tree_bytes(tree_id))
+        return raw_entries(self.repo.read_tree_bytes(tree_id, verify=False))
 
     def _visit(
         self, path: bytes, rel: bytes, name: bytes, st: os.stat_result, parent_tree: bytes | None
@@ -209,8 +209,13 @@ class Archiver:
         self.progress.advance(counted_files - len(changed), 0)
         self._submit_reads(node, changed)
         self._pending.append(node)
-        while self._in_flight > _MAX_IN_FLIGHT and self._pending:
-            self._finish(self._pending.popleft())
+        # Finish directories as soon as their files are stored (children always come first in
+        # the queue), so memory holds the directories in flight, not the whole home.
+        pending = self._pending
+        while pending and (
+            self._in_flight > _MAX_IN_FLIGHT or all(f.done() for f in pending[0].reads)
+        ):
+            self._finish(pending.popleft())
         return node
 
     def _store_chunk(self, data: bytes | memoryview) -> bytes:

@@ -21,7 +21,7 @@ _ENTRY = struct.Struct(f"<B{ID_LEN}sIII")
 MAX_INDEX_ENTRIES = 50_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     pack: bytes
     type: int

@@ -9,6 +9,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+import blake3
+
 from jenkins_backup.errors import (
     CorruptObject,
     EncryptionKeyError,
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 INDEX_PREFIX = "index/"
 CONDEMNED_PREFIX = "condemned/"  # packs prune will delete after the grace period
 MAX_INDEX_BYTES = 2 << 30
-_TREE_CACHE_BYTES = 256 << 20
+_TREE_CACHE_BYTES = 64 << 20
 _DECODED_ENTRIES = 300_000  # roughly 100 MB of decoded entries at most
 
 # Builds the codec from the config; the encryption layer plugs in here.
@@ -232,8 +234,13 @@ class Repository:
                 self._decoded_entries -= len(self._decoded.popitem(last=False)[1]) + 1
         return entries
 
-    def read_tree_bytes(self, tree_id: bytes) -> bytes:
-        """A tree's verified plaintext; whole tree packs are cached (neighbours are read next)."""
+    def read_tree_bytes(self, tree_id: bytes, *, verify: bool = True) -> bytes:
+        """A tree's plaintext; whole tree packs are cached (neighbours are read next).
+
+        A cached pack's bytes were checked against its name when loaded; ``verify`` also checks
+        the tree against its own id (the chain from the snapshot that restore relies on). The
+        backup's look at its parent's trees skips that second hash.
+        """
         loc = self._trees().get(tree_id) or self._condemned().get(tree_id)
         if loc is None:
             raise CorruptObject(f"tree {tree_id.hex()[:16]} is not in the index")
@@ -246,6 +253,8 @@ class Repository:
                 pack = self.storage.get(pack_key(loc.pack))
             except ObjectNotFound as exc:
                 raise CorruptObject(f"pack {loc.pack.hex()[:16]} is missing") from exc
+            if blake3.blake3(pack).digest() != loc.pack:
+                raise CorruptObject(f"pack {loc.pack.hex()[:16]} fails its hash check")
             with self._lock:
                 if loc.pack not in self._pack_cache:
                     self._pack_cache[loc.pack] = pack
@@ -255,7 +264,12 @@ class Repository:
         if loc.offset + loc.length > len(pack):
             raise CorruptObject(f"pack {loc.pack.hex()[:16]} is truncated")
         sealed = memoryview(pack)[loc.offset : loc.offset + loc.length]
-        return self.codec.unseal_verified(sealed, tree_id, loc.raw_length)
+        if verify:
+            return self.codec.unseal_verified(sealed, tree_id, loc.raw_length)
+        plain = self.codec.unseal(sealed, loc.raw_length)
+        if len(plain) != loc.raw_length:
+            raise CorruptObject(f"tree {tree_id.hex()[:16]} has the wrong length")
+        return plain
 
     # -- snapshots -------------------------------------------------------------------------
 

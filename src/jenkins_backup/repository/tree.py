@@ -19,7 +19,7 @@ MAX_TREE_BYTES = 256 << 20
 _KNOWN = {FILE, DIR, SYMLINK}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     name: bytes
     kind: str
