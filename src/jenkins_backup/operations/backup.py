@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from jenkins_backup import __version__
 from jenkins_backup.engine.archiver import Archiver
 from jenkins_backup.engine.progress import Progress
-from jenkins_backup.operations.common import latest_intact, open_repository
+from jenkins_backup.operations.common import (
+    latest_intact,
+    open_repository,
+    reader_threads,
+    upload_threads,
+)
 from jenkins_backup.operations.prune import after_backup
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats
 from jenkins_backup.repository.writer import BlobWriter
@@ -41,11 +46,11 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
     parent = latest_intact(repo)
     parent_tree = parent[1].tree if parent else None
     writer = BlobWriter(
-        repo, uploads=max(2, settings.threads // 2), adopt_max_age=settings.prune_grace / 2
+        repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
     )
     try:
         archiver = Archiver(
-            repo, writer, settings.scope, threads=settings.threads, progress=progress
+            repo, writer, settings.scope, threads=reader_threads(settings), progress=progress
         )
         tree, stats = archiver.run(home, parent_tree)
         writer.flush()

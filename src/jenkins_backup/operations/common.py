@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from jenkins_backup.engine.restorer import check_snapshot
 from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
@@ -70,3 +71,19 @@ def find_number(repo: Repository, number: int) -> SnapshotRef | None:
         if ref.number == number:
             return ref
     return None
+
+
+def reader_threads(settings: Settings) -> int:
+    """Threads that read, hash and compress files: one per core. More only hand the GIL back
+    and forth (measured: 8 threads made a backup slower than 2 on two cores); network
+    concurrency is set separately (``upload_threads``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 2
+    return max(1, min(settings.threads, cores))
+
+
+def upload_threads(settings: Settings) -> int:
+    """Uploads in flight: network latency, not CPU, bounds them."""
+    return max(4, settings.threads // 2)

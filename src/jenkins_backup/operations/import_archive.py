@@ -38,7 +38,12 @@ from jenkins_backup.engine.tar_source import (
     stored_archive,
 )
 from jenkins_backup.errors import BackupError, CorruptObject, RepositoryError, UsageError
-from jenkins_backup.operations.common import find_number, open_repository
+from jenkins_backup.operations.common import (
+    find_number,
+    open_repository,
+    reader_threads,
+    upload_threads,
+)
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats
 from jenkins_backup.repository.writer import BlobWriter
@@ -207,11 +212,11 @@ def _archive(
                 "%s: %d member(s) skipped (special or out of scope)", ref.name, extracted.skipped
             )
         writer = BlobWriter(
-            repo, uploads=max(2, settings.threads // 2), adopt_max_age=settings.prune_grace / 2
+            repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
         )
         try:
             archiver = Archiver(
-                repo, writer, WHOLE_ARCHIVE, threads=settings.threads, progress=progress
+                repo, writer, WHOLE_ARCHIVE, threads=reader_threads(settings), progress=progress
             )
             tree, stats = archiver.run(home, None)
             writer.flush()
