@@ -28,14 +28,11 @@ from obstore.store import AzureStore
 from jenkins_backup.errors import UsageError
 from jenkins_backup.storage.cloud import (
     TransferOptions,
-    check_endpoint,
     flag,
-    obstore_client_options,
-    obstore_retry,
     redact_url,
     split_url,
 )
-from jenkins_backup.storage.objstore import ObstoreStorage
+from jenkins_backup.storage.objstore import ObstoreStorage, open_store
 
 if TYPE_CHECKING:
     from obstore.store import AzureConfig
@@ -70,23 +67,11 @@ class AzureStorage(ObstoreStorage):
         container, prefix = split_url(location, "container")
         config = _config(environ)
         endpoint = config.get("endpoint")
-        allow_http = (
-            check_endpoint(endpoint, flag(environ, "AZURE_ALLOW_HTTP"), "AZURE_STORAGE_ENDPOINT")
-            if endpoint
-            else False
-        )
-        try:
-            store = AzureStore(
-                container,
-                prefix=prefix or None,
-                config=config,
-                client_options=obstore_client_options(options, allow_http),
-                retry_config=obstore_retry(options),
-            )
-        except Exception as exc:  # obstore config errors; never echo values
-            raise UsageError(
-                f"invalid Azure configuration for az://{container}: {type(exc).__name__}"
-            ) from None
+        store = open_store(
+            AzureStore, f"az://{container}", container, endpoint=endpoint,
+            environ=environ, http_flag="AZURE_ALLOW_HTTP", endpoint_var="AZURE_STORAGE_ENDPOINT",
+            options=options, prefix=prefix or None, config=config,
+        )  # fmt: skip
         shown = f"az://{container}/{prefix}".rstrip("/")
         account = config.get("account_name", "")
         note = ", ".join(

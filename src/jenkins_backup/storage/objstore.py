@@ -15,16 +15,23 @@ import itertools
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError, GenericError
 
-from jenkins_backup.errors import ObjectNotFound, StorageError
+from jenkins_backup.errors import ObjectNotFound, StorageError, UsageError
 from jenkins_backup.storage.base import ObjectInfo, Storage
-from jenkins_backup.storage.cloud import TransferOptions, short_message
+from jenkins_backup.storage.cloud import (
+    TransferOptions,
+    check_endpoint,
+    flag,
+    obstore_client_options,
+    obstore_retry,
+    short_message,
+)
 
 if TYPE_CHECKING:
     from obstore.store import AzureStore, S3Store
@@ -161,6 +168,36 @@ class ObstoreStorage(Storage):
         # obstore raises FileNotFoundError on Azure; deletion is idempotent for us.
         with contextlib.suppress(ObjectNotFound):
             self._call("delete", key, lambda: obstore.delete(self._store, key))
+
+
+def open_store(
+    factory: Callable[..., T],
+    url: str,
+    name: str,
+    *,
+    endpoint: object,
+    environ: Mapping[str, str],
+    http_flag: str,
+    endpoint_var: str,
+    options: TransferOptions,
+    **kwargs: object,
+) -> T:
+    """Build an obstore store with our network limits; plain http only where allowed
+    (loopback, or ``http_flag``). Configuration errors never echo values (credentials)."""
+    allow_http = (
+        check_endpoint(endpoint, flag(environ, http_flag), endpoint_var)
+        if isinstance(endpoint, str) and endpoint
+        else False
+    )
+    try:
+        return factory(
+            name,
+            client_options=obstore_client_options(options, allow_http),
+            retry_config=obstore_retry(options),
+            **kwargs,
+        )
+    except Exception as exc:
+        raise UsageError(f"invalid configuration for {url}: {type(exc).__name__}") from None
 
 
 def _timestamp(value: datetime) -> float:

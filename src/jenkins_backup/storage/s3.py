@@ -42,14 +42,11 @@ from obstore.store import S3Store
 from jenkins_backup.errors import UsageError
 from jenkins_backup.storage.cloud import (
     TransferOptions,
-    check_endpoint,
     flag,
-    obstore_client_options,
-    obstore_retry,
     redact_url,
     split_url,
 )
-from jenkins_backup.storage.objstore import ObstoreStorage
+from jenkins_backup.storage.objstore import ObstoreStorage, open_store
 
 if TYPE_CHECKING:
     from obstore.store import S3Config, S3Credential
@@ -64,25 +61,11 @@ class S3Storage(ObstoreStorage):
         options = options or TransferOptions()
         bucket, prefix = split_url(location, "bucket")
         config, provider, shown = _config(bucket, environ)
-        endpoint = config.get("endpoint")
-        allow_http = (
-            check_endpoint(endpoint, flag(environ, "AWS_ALLOW_HTTP"), "AWS_ENDPOINT_URL")
-            if endpoint
-            else False
-        )
-        try:
-            store = S3Store(
-                bucket,
-                prefix=prefix or None,
-                config=config,
-                client_options=obstore_client_options(options, allow_http),
-                retry_config=obstore_retry(options),
-                credential_provider=provider,
-            )
-        except Exception as exc:  # obstore raises its own config errors; never echo values
-            raise UsageError(
-                f"invalid S3 configuration for s3://{bucket}: {type(exc).__name__}"
-            ) from None
+        store = open_store(
+            S3Store, f"s3://{bucket}", bucket, endpoint=config.get("endpoint"), environ=environ,
+            http_flag="AWS_ALLOW_HTTP", endpoint_var="AWS_ENDPOINT_URL", options=options,
+            prefix=prefix or None, config=config, credential_provider=provider,
+        )  # fmt: skip
         where = f"s3://{bucket}/{prefix}".rstrip("/")
         super().__init__(store, where + (f" ({shown})" if shown else ""), options)
 
