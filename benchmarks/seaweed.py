@@ -61,6 +61,8 @@ class SeaweedS3:
             f"-s3.port={self.port}",
             f"-bucket={BUCKET}",
             "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=256",  # fixed, not derived from the free disk
+            "-volume.max=400",
         ]
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         log = open(self.workdir / "weed.out", "ab")

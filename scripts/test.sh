@@ -19,4 +19,5 @@ ruff format --check src tests tools benchmarks
 echo "== mypy"
 mypy
 echo "== pytest"
+df -h . "${TMPDIR:-/tmp}" | sed 's/^/disk: /'  # servers turn read-only on a nearly full disk
 python -m pytest "$@"

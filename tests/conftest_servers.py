@@ -8,17 +8,23 @@ installed here. A server that is installed but fails to start is an error, not a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from servers import Azurite, FakeGCS, SeaweedFS_S3, Server, ServerUnavailable
 
+SERVER_LOGS: list[Path] = []
+"""Logs of the servers this run started: conftest prints their tails when tests failed."""
+
 
 def _serve(server: Server, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp(name)
     try:
-        server.start(tmp_path_factory.mktemp(name))
+        server.start(workdir)
     except ServerUnavailable as exc:
         pytest.skip(str(exc))
+    SERVER_LOGS.extend(sorted(workdir.glob("*.log")))
     try:
         yield server
     finally:

@@ -201,6 +201,9 @@ class SeaweedFS_S3(Server):
                 weed, f"-logdir={workdir}", "mini", f"-dir={data}", "-ip=127.0.0.1",
                 "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
+                # Fixed volume limits: "auto" divides the free disk by the volume size, so a
+                # nearly full CI disk would leave no writable volume (HTTP 500 on every PUT).
+                "-master.volumeSizeLimitMB=64", "-volume.max=100",
                 "-master.telemetry=false", f"-bucket={self.bucket}",
                 f"-filer.localSocket={workdir}/filer.sock", f"-s3.localSocket={workdir}/s3.sock",
                 *flags,

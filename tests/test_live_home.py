@@ -23,12 +23,17 @@ def test_file_changing_during_backup_is_a_warning(
     log.write_bytes(b"start\n" * 200_000)
     stop = threading.Event()
 
+    line = b"Jenkins is still building\n" * 100
+    appends = 4_000  # bounded in time and bytes (about 10 MiB at most): a real build log's pace
+
     def writer() -> None:
-        deadline = time.monotonic() + 20
         with open(log, "ab") as f:
-            while not stop.is_set() and time.monotonic() < deadline:
-                f.write(b"Jenkins is still building\n" * 100)
+            for _ in range(appends):
+                if stop.is_set():
+                    return
+                f.write(line)
                 f.flush()
+                time.sleep(0.002)
 
     t = threading.Thread(target=writer)
     t.start()
