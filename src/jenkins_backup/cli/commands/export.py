@@ -9,7 +9,6 @@ from typing import Any
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import progress
 from jenkins_backup.errors import UsageError
-from jenkins_backup.operations.export_archive import export_archive
 from jenkins_backup.settings import Settings
 
 
@@ -24,6 +23,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.export_archive import export_archive  # lazy: start-up time
+
     number = commands.backup_number(args.number)
     if args.file == "-":
         if sys.stdout.isatty():

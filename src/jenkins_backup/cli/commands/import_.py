@@ -9,7 +9,6 @@ from typing import Any
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import progress
 from jenkins_backup.errors import BackupError, UsageError
-from jenkins_backup.operations.import_archive import FAILED, import_all, import_archive
 from jenkins_backup.settings import Settings
 
 
@@ -31,6 +30,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.import_archive import (  # lazy: start-up time
+        FAILED,
+        import_all,
+        import_archive,
+    )
+
     bar = progress("import")
     try:
         if args.all is not None:
