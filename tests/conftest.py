@@ -13,6 +13,7 @@ from homegen import generate  # noqa: E402
 
 from conftest_servers import SERVER_LOGS, azure_server, gcs_server, s3_server  # noqa: E402, F401
 from helpers import clean_env  # noqa: E402
+from repo_backends import repo_env  # noqa: E402, F401
 
 
 @pytest.fixture

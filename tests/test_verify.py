@@ -1,4 +1,7 @@
-"""verify finds missing and damaged objects; latest skips a backup that fails the quick check."""
+"""verify finds missing and damaged objects; latest skips a backup that fails the quick check.
+
+Each test runs on a local directory and on S3; the damage is done with a client of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +9,33 @@ import os
 from pathlib import Path
 
 from helpers import a_job, run_cli
-from jenkins_backup.repository.pack import pack_key
-from jenkins_backup.repository.repo import Repository
-from jenkins_backup.storage.local import LocalStorage
+from jenkins_backup.repository.pack import DATA, pack_id_from_key, pack_key
+from jenkins_backup.repository.repo import Repository, read_pack_header
+from jenkins_backup.storage.factory import open_storage
+from repo_backends import RawStore
 
 
-def _two_backups(home: Path, env: dict[str, str]) -> tuple[Path, bytes, bytes]:
-    """Backups 1 and 2; returns the repository and the data and tree packs only 2 uses."""
+def _two_backups(home: Path, env: dict[str, str]) -> tuple[RawStore, bytes, bytes]:
+    """Backups 1 and 2; returns the store and the data and tree packs only 2 uses."""
     run_cli("backup", "1", env=env, check=True)
-    repo_path = Path(env["BACKUP_REPOSITORY"])
-    before = {p.name for p in (repo_path / "data").rglob("*") if p.is_file()}
+    store = RawStore(env)
+    before = set(store.sizes("data/"))
     (a_job(home) / "builds" / "new.bin").write_bytes(os.urandom(300_000))
     run_cli("backup", "2", env=env, check=True)
-    repo = Repository.open(LocalStorage(str(repo_path)))
-    new = [bytes.fromhex(p.name) for p in (repo_path / "data").rglob("*") if p.is_file()]
-    new = [p for p in new if p.hex() not in before]
-    index = repo.index()
-    data = next(p for p in new if any(loc.pack == p and loc.type == 0 for _, loc in index.items()))
-    tree = next(p for p in new if p != data)
-    return repo_path, data, tree
+    new = {k: n for k, n in store.sizes("data/").items() if k not in before}
+    repo = Repository.open(open_storage(env["BACKUP_REPOSITORY"], env))
+    types: dict[bytes, set[int]] = {}
+    for key, size in new.items():
+        pack = pack_id_from_key(key)
+        assert pack is not None, key
+        types[pack] = {e.type for e in read_pack_header(repo, pack, size)}
+    data = next(p for p, t in types.items() if DATA in t)
+    tree = next(p for p, t in types.items() if DATA not in t)
+    return store, data, tree
 
 
-def _path(repo_path: Path, pack: bytes) -> Path:
-    return repo_path / pack_key(pack)
-
-
-def test_verify_passes_on_a_sound_repository(home: Path, env: dict[str, str]) -> None:
+def test_verify_passes_on_a_sound_repository(home: Path, repo_env: dict[str, str]) -> None:
+    env = repo_env
     _two_backups(home, env)
     out = run_cli("verify", env=env, check=True).stdout
     assert "verified 2 backup(s) (full)" in out
@@ -39,9 +43,12 @@ def test_verify_passes_on_a_sound_repository(home: Path, env: dict[str, str]) ->
     assert run_cli("verify", "7", env=env).returncode == 1
 
 
-def test_missing_pack_is_reported_and_skipped_by_latest(home: Path, env: dict[str, str]) -> None:
-    repo_path, data, _ = _two_backups(home, env)
-    _path(repo_path, data).unlink()
+def test_missing_pack_is_reported_and_skipped_by_latest(
+    home: Path, repo_env: dict[str, str]
+) -> None:
+    env = repo_env
+    store, data, _ = _two_backups(home, env)
+    store.delete(pack_key(data))
     proc = run_cli("verify", "--quick", env=env)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
@@ -53,12 +60,10 @@ def test_missing_pack_is_reported_and_skipped_by_latest(home: Path, env: dict[st
     assert "skipping damaged backup 2" in latest.stderr
 
 
-def test_damaged_data_is_found_by_full_verify(home: Path, env: dict[str, str]) -> None:
-    repo_path, data, _ = _two_backups(home, env)
-    path = _path(repo_path, data)
-    raw = bytearray(path.read_bytes())
-    raw[100] ^= 0xFF
-    path.write_bytes(bytes(raw))
+def test_damaged_data_is_found_by_full_verify(home: Path, repo_env: dict[str, str]) -> None:
+    env = repo_env
+    store, data, _ = _two_backups(home, env)
+    store.flip(pack_key(data), 100)
     assert run_cli("verify", "--quick", env=env).returncode == 0, "quick checks existence only"
     proc = run_cli("verify", env=env)
     assert proc.returncode == 1
@@ -66,12 +71,10 @@ def test_damaged_data_is_found_by_full_verify(home: Path, env: dict[str, str]) -
     assert "damaged backups: 2" in proc.stderr.splitlines()[-1]
 
 
-def test_damaged_tree_is_skipped_by_latest(home: Path, env: dict[str, str]) -> None:
-    repo_path, _, tree = _two_backups(home, env)
-    path = _path(repo_path, tree)
-    raw = bytearray(path.read_bytes())
-    raw[10] ^= 0xFF
-    path.write_bytes(bytes(raw))
+def test_damaged_tree_is_skipped_by_latest(home: Path, repo_env: dict[str, str]) -> None:
+    env = repo_env
+    store, _, tree = _two_backups(home, env)
+    store.flip(pack_key(tree), 10)
     latest = run_cli("latest", env=env, check=True)
     assert latest.stdout == "1\n" and "skipping damaged backup 2" in latest.stderr
     proc = run_cli("verify", "--quick", env=env)

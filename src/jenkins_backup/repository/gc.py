@@ -94,6 +94,14 @@ def _read_list(repo: Repository, key: str) -> PackList:
     return list(decode_index(plain))
 
 
+def _written_ns(info: ObjectInfo) -> int:
+    """The latest time the object may have been written, in ns. S3 and Azure report whole
+    seconds, truncated: an object stamped 12:00:00 may be from 12:00:00.99, and taking the stamp
+    as is would make a backup's pack in flight look up to a second older than the grace."""
+    mtime = info.mtime + 1.0 if float(info.mtime).is_integer() else info.mtime
+    return int(mtime * 1e9)
+
+
 def _condemned_time(key: str) -> int:
     stamp = key[len(CONDEMNED_PREFIX) :].split("/", 1)[0]
     if not stamp.isdigit():
@@ -281,7 +289,7 @@ def collect(
         return result
 
     def old(pack_id: bytes) -> bool:
-        return now_ns - int(stored[pack_id].mtime * 1e9) >= grace_ns
+        return now_ns - _written_ns(stored[pack_id]) >= grace_ns
 
     condemn: list[bytes] = []
     repack: list[bytes] = []
