@@ -19,7 +19,7 @@ from jenkins_backup.errors import (
 )
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.codec import Codec
-from jenkins_backup.repository.index import Index, Location, decode_index
+from jenkins_backup.repository.index import Index, Location
 from jenkins_backup.repository.pack import (
     TRAILER_SIZE,
     TREE,
@@ -160,13 +160,12 @@ class Repository:
             for key, plain in zip(keys, pool.map(load, keys), strict=True):
                 if plain is None:
                     continue
-                for pack_id, entries in decode_index(plain, only_type):
-                    index.add_pack(pack_id, entries)
+                index.add_encoded(plain, only_type)
                 self._index_keys.add(key)
                 if keep_plain:
                     self._index_plain[key] = plain
 
-    def write_index(self, plain: bytes) -> str:
+    def write_index(self, plain: bytes | memoryview) -> str:
         key = INDEX_PREFIX + self.codec.blob_id(plain).hex()
         self.storage.put(key, self.codec.seal(plain), create_only=True)
         with self._lock:
@@ -196,8 +195,7 @@ class Repository:
                         continue  # resolved by a prune meanwhile
                     if self.codec.blob_id(plain).hex() != info.key.rsplit("/", 1)[-1]:
                         raise CorruptObject(f"{info.key} fails its hash check")
-                    for pack_id, entries in decode_index(plain):
-                        index.add_pack(pack_id, entries)
+                    index.add_encoded(plain)
                 self._condemned_index = index
             return self._condemned_index
 
