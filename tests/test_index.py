@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jenkins_backup.errors import CorruptObject
+from jenkins_backup.repository import idtable
 from jenkins_backup.repository import writer as writer_module
 from jenkins_backup.repository.idtable import IdSet, IdTable
 from jenkins_backup.repository.index import (
@@ -36,8 +37,14 @@ def same_prefix_ids(count: int) -> list[bytes]:
     return [b"\x42" * 8 + blob_id(n)[8:] for n in range(count)]
 
 
-def test_table_set_finds_what_was_inserted_and_nothing_else() -> None:
-    table = IdTable()
+# A table is a dict up to ``small`` ids, then sharded arrays: 0 = arrays from the start,
+# 300 = a dict that turns into arrays during the test, None = the default (a dict throughout).
+SMALL_SIZES = pytest.mark.parametrize("small", [0, 300, None], ids=["arrays", "both", "dict"])
+
+
+@SMALL_SIZES
+def test_table_set_finds_what_was_inserted_and_nothing_else(small: int | None) -> None:
+    table = IdTable(small=small)
     ids = [blob_id(n) for n in range(1000)]
     assert all(table.insert(i) for i in ids)
     assert len(table) == 1000
@@ -47,16 +54,22 @@ def test_table_set_finds_what_was_inserted_and_nothing_else() -> None:
     assert len(table) == 1000
 
 
-def test_table_keeps_the_first_record_of_an_id() -> None:
-    table = IdTable(record_size=4)
+@SMALL_SIZES
+def test_table_keeps_the_first_record_of_an_id(small: int | None) -> None:
+    table = IdTable(record_size=4, small=small)
     assert table.insert(blob_id(1), b"AAAA")
     assert not table.insert(blob_id(1), b"BBBB")
+    for n in range(2, 400):
+        table.insert(blob_id(n), n.to_bytes(4, "little"))
+    assert not table.insert(blob_id(1), b"CCCC")
     assert table.get(blob_id(1)) == b"AAAA"
-    assert table.get(blob_id(2)) is None
+    assert table.get(blob_id(399)) == (399).to_bytes(4, "little")
+    assert table.get(blob_id(400)) is None
 
 
-def test_table_tells_apart_ids_with_the_same_first_bytes() -> None:
-    table = IdTable(record_size=2)
+@pytest.mark.parametrize("small", [0, 20, None], ids=["arrays", "both", "dict"])
+def test_table_tells_apart_ids_with_the_same_first_bytes(small: int | None) -> None:
+    table = IdTable(record_size=2, small=small)
     ids = same_prefix_ids(50)
     for n, i in enumerate(ids[:40]):
         assert table.insert(i, n.to_bytes(2, "little"))
@@ -67,8 +80,9 @@ def test_table_tells_apart_ids_with_the_same_first_bytes() -> None:
     assert table.get(ids[3]) == (3).to_bytes(2, "little")
 
 
-def test_table_refuses_malformed_ids_and_records() -> None:
-    table = IdTable(record_size=3)
+@SMALL_SIZES
+def test_table_refuses_malformed_ids_and_records(small: int | None) -> None:
+    table = IdTable(record_size=3, small=small)
     with pytest.raises(ValueError):
         table.insert(b"short", b"abc")
     with pytest.raises(ValueError):
@@ -81,7 +95,7 @@ def test_table_refuses_malformed_ids_and_records() -> None:
 
 def test_table_survives_its_shards_splitting() -> None:
     """Enough ids to split every shard twice; prefix collisions straddle no shard boundary."""
-    table = IdTable(record_size=4)
+    table = IdTable(record_size=4, small=1000)
     ids = [blob_id(n) for n in range(140_000)] + same_prefix_ids(30)
     for n, i in enumerate(ids):
         table.insert(i, n.to_bytes(4, "little"))
@@ -94,21 +108,20 @@ def test_table_survives_its_shards_splitting() -> None:
     assert dict(listed) == {i: n.to_bytes(4, "little") for n, i in enumerate(ids)}
 
 
-def test_id_set_moves_into_a_table_without_losing_an_id() -> None:
-    ids = IdSet(small=100)
-    first = [blob_id(n) for n in range(100)]
+def test_id_set_moves_batches_into_a_table_without_losing_an_id() -> None:
+    ids = IdSet(batch=100)
+    first = [blob_id(n) for n in range(99)]
     assert all(ids.add(i) for i in first)
     assert not ids.add(first[0])
-    assert ids.add(blob_id(100)), "the 101st id moves the set into a table"
-    assert all(ids.add(blob_id(n)) for n in range(101, 500))
-    assert len(ids) == 500
-    assert all(blob_id(n) in ids for n in range(500))
-    assert not any(ids.add(blob_id(n)) for n in range(0, 500, 7))
-    assert blob_id(500) not in ids
+    assert ids.add(blob_id(99)), "the 100th id moves the batch into the table"
+    assert not ids.add(first[5]), "found in the table"
+    assert all(ids.add(blob_id(n)) for n in range(100, 550))
+    assert len(ids) == 550
+    assert all(blob_id(n) in ids for n in range(550))
+    assert not any(ids.add(blob_id(n)) for n in range(0, 550, 7))
+    assert blob_id(550) not in ids
     with pytest.raises(ValueError):
         ids.add(b"short")
-    with pytest.raises(ValueError):
-        IdSet().add(b"short")
 
 
 # Ids from a few prefixes, so that hypothesis often makes 8-byte prefixes collide.
@@ -120,11 +133,15 @@ ids_st = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(ids_st, st.binary(min_size=5, max_size=5)), max_size=300), ids_st)
+@given(
+    st.lists(st.tuples(ids_st, st.binary(min_size=5, max_size=5)), max_size=300),
+    ids_st,
+    st.sampled_from([0, 1, 17, None]),
+)
 def test_table_behaves_like_a_dict_with_first_write_wins(
-    pairs: list[tuple[bytes, bytes]], probe: bytes
+    pairs: list[tuple[bytes, bytes]], probe: bytes, small: int | None
 ) -> None:
-    table = IdTable(record_size=5)
+    table = IdTable(record_size=5, small=small)
     model: dict[bytes, bytes] = {}
     for key, rec in pairs:
         assert table.insert(key, rec) == (key not in model)
@@ -136,6 +153,48 @@ def test_table_behaves_like_a_dict_with_first_write_wins(
     assert (probe in table) == (probe in model)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ids_st, max_size=300), st.integers(min_value=1, max_value=40), ids_st)
+def test_id_set_behaves_like_a_set(ids: list[bytes], batch: int, probe: bytes) -> None:
+    """Batches of every size, merged into shards that already hold ids with the same prefix."""
+    id_set = IdSet(batch=batch)
+    model: set[bytes] = set()
+    for i in ids:
+        assert id_set.add(i) == (i not in model)
+        model.add(i)
+    assert len(id_set) == len(model)
+    assert all(i in id_set for i in model)
+    assert (probe in id_set) == (probe in model)
+
+
+def test_batches_build_the_same_table_as_inserts() -> None:
+    ids = sorted({blob_id(n) for n in range(70_000)} | set(same_prefix_ids(20)))
+    one_by_one, batched = IdTable(small=0), IdTable(small=0)
+    for i in ids:
+        one_by_one.insert(i)
+    batched.add_new_sorted(ids[::2])  # into an empty table, then into full shards
+    batched.add_new_sorted(ids[1::2])
+    assert len(batched) == len(ids)
+    assert list(batched.items()) == list(one_by_one.items())
+    assert all(i in batched for i in ids[::501])
+    with pytest.raises(ValueError):
+        IdTable(record_size=1).add_new_sorted(ids[:3])
+
+
+def test_batches_with_records_and_a_dict_that_turns_into_arrays() -> None:
+    ids = sorted(blob_id(n) for n in range(5000))
+    recs = [i[:3] for i in ids]
+    table = IdTable(record_size=3, small=1000)
+    table.add_new_sorted(ids[:600], recs[:600])  # a dict still
+    table.add_new_sorted(ids[600:3000], recs[600:3000])  # the dict overflows into arrays
+    table.add_new_sorted(ids[3000:], recs[3000:])  # merged into shards holding ids
+    assert len(table) == 5000
+    assert dict(table.items()) == dict(zip(ids, recs, strict=True))
+    assert table.get(ids[4321]) == recs[4321]
+    with pytest.raises(ValueError):
+        table.add_new_sorted([blob_id(10**6)])
+
+
 def pack(n: int) -> bytes:
     return hashlib.sha256(b"pack %d" % n).digest()
 
@@ -144,8 +203,13 @@ def entry(n: int, type_: int = DATA, offset: int = 0) -> BlobEntry:
     return BlobEntry(type_, blob_id(n), offset, 100 + n, 2**32 - 1 - n)
 
 
-def test_index_merges_many_index_files_first_location_wins() -> None:
+@pytest.mark.parametrize("small", [0, 1000, None], ids=["arrays", "both", "dict"])
+def test_index_merges_many_index_files_first_location_wins(
+    small: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fifty index files whose blobs overlap, as after concurrent backups of the same data."""
+    if small is not None:
+        monkeypatch.setattr(idtable, "SMALL", small)
     files = []
     expected: dict[bytes, Location] = {}
     for f in range(50):

@@ -138,7 +138,7 @@ class Index:
     def __contains__(self, blob_id: bytes) -> bool:
         if self._deferred:
             self._merge_deferred()
-        return self._blobs.locate(blob_id) >= 0
+        return blob_id in self._blobs
 
     def __len__(self) -> int:
         if self._deferred:

@@ -4,9 +4,9 @@ Packs are uploaded create-only under their content hash while the backup runs; n
 to them until the index file and then the snapshot are written, so an interrupted backup leaves
 only unreferenced packs (adopted by the next backup or collected by prune).
 
-Past the first hundred thousand new blobs, memory per new blob is two compact records, not
-Python objects: its id in the run's IdSet (to store it once) and its entry in the index file
-being built.
+Memory per new blob is compact, not Python objects: its id in the run's IdSet (a plain set for
+the latest half million, 32 bytes each in an IdTable before that) and its 45-byte entry in the
+index file being built.
 """
 
 from __future__ import annotations
