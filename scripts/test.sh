@@ -9,9 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
-if [ -f .ci/install-servers.sh ]; then
-    bash .ci/install-servers.sh
-fi
+bash .ci/install-system.sh    # Debian packages some tests use (faketime, podman, prometheus...)
+bash .ci/install-servers.sh   # storage servers the tests start on 127.0.0.1
 export PATH="$PWD/.venv/bin:$PWD/.servers/node_modules/.bin:$PATH"
 echo "== ruff"
 ruff check src tests tools benchmarks
