@@ -31,13 +31,17 @@ class EncryptionKeyError(RepositoryError):
     """The encryption key is wrong or missing."""
 
 
+class VerifyFailed(RepositoryError):
+    """Verify found problems; each was printed before this one-line summary."""
+
+
+class PruneBlocked(RepositoryError):
+    """Prune found a reason not to delete anything (the repository is left as it was)."""
+
+
 class SnapshotNotFound(RepositoryError):
     """The requested backup number does not exist."""
 
 
 class UnsafePath(BackupError):
     """A path from the repository would escape the restore target."""
-
-
-class Timeout(BackupError):
-    """The command ran past its time bound."""

@@ -11,6 +11,7 @@ import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from jenkins_backup.engine.scope import Scope
 from jenkins_backup.errors import UsageError
@@ -219,42 +220,46 @@ def load(
     ``keep`` maps retention variable names (BACKUP_KEEP_LAST, ...) to flag values.
     """
     env = os.environ if environ is None else environ
+    # Only what was given is passed: every default is the dataclass's, declared once above.
+    given: dict[str, Any] = {}
     timeout_s = timeout or env.get("BACKUP_TIMEOUT")
+    if timeout_s:
+        given["timeout"] = _positive_float("BACKUP_TIMEOUT", timeout_s)
     threads_s = threads or env.get("BACKUP_THREADS")
+    if threads_s:
+        given["threads"] = _positive_int("BACKUP_THREADS", threads_s)
     interval_s = interval or env.get("BACKUP_INTERVAL")
+    if interval_s:
+        given["interval"] = _positive_float("BACKUP_INTERVAL", interval_s)
     port_s = metrics_port or env.get("BACKUP_METRICS_PORT")
-    grace_s = env.get("BACKUP_PRUNE_GRACE")
-    shutdown_s = env.get("BACKUP_SHUTDOWN_GRACE")
-    prune_every_s = env.get("BACKUP_PRUNE_INTERVAL")
+    if port_s:
+        given["metrics_port"] = _port(port_s)
+    for name, var, parse in (
+        ("prune_grace", "BACKUP_PRUNE_GRACE", _positive_float),
+        ("shutdown_grace", "BACKUP_SHUTDOWN_GRACE", _seconds),
+        ("prune_interval", "BACKUP_PRUNE_INTERVAL", _positive_float),
+    ):
+        if env.get(var):
+            given[name] = parse(var, env[var])
+    for name, var in (
+        ("metrics_address", "BACKUP_METRICS_ADDRESS"),
+        ("runtime_dir", "BACKUP_RUNTIME_DIR"),
+    ):
+        if env.get(var):
+            given[name] = env[var]
     return Settings(
         repository=repository_location(repository, env),
         jenkins_home=jenkins_home or env.get("JENKINS_HOME") or None,
         scope=Scope(
-            profile=scope or env.get("BACKUP_SCOPE") or "jobs",
+            profile=scope or env.get("BACKUP_SCOPE") or Scope.profile,
             excludes=_split(env.get("BACKUP_EXCLUDE")) + excludes,
             includes=_split(env.get("BACKUP_INCLUDE")) + includes,
         ),
-        timeout=_positive_float("BACKUP_TIMEOUT", timeout_s) if timeout_s else DEFAULT_TIMEOUT,
         timeout_explicit=bool(timeout_s),
-        threads=_positive_int("BACKUP_THREADS", threads_s) if threads_s else 8,
         storage_env={k: v for k, v in env.items() if _STORAGE_ENV.match(k)},
         retention=_retention(keep or {}, env),
-        prune_grace=(
-            _positive_float("BACKUP_PRUNE_GRACE", grace_s) if grace_s else DEFAULT_PRUNE_GRACE
-        ),
         encryption_key=_encryption_key(env),
-        interval=_positive_float("BACKUP_INTERVAL", interval_s) if interval_s else None,
-        metrics_port=_port(port_s) if port_s else 9180,
-        metrics_address=env.get("BACKUP_METRICS_ADDRESS") or "0.0.0.0",
-        runtime_dir=env.get("BACKUP_RUNTIME_DIR") or default_runtime_dir(os.getuid()),
-        shutdown_grace=(
-            _seconds("BACKUP_SHUTDOWN_GRACE", shutdown_s) if shutdown_s else DEFAULT_SHUTDOWN_GRACE
-        ),
-        prune_interval=(
-            _positive_float("BACKUP_PRUNE_INTERVAL", prune_every_s)
-            if prune_every_s
-            else DEFAULT_PRUNE_INTERVAL
-        ),
+        **given,
     )
 
 

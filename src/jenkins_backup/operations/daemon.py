@@ -8,7 +8,7 @@ Two modes, one repository format:
   operator's backup before pod deletion is exec'd only after the pod started terminating, and
   would fail if this process (PID 1's child) had already exited and stopped the container.
 - Standalone mode (interval): the daemon is its own operator, with the same state machine
-  (DESIGN.md section 2): the next number is the last successful one + 1, starting from the
+  as the operator's: the next number is the last successful one + 1, starting from the
   latest intact backup; a failure is retried with the same number at the next tick; on SIGTERM
   it finishes the backup in flight, backs up once more, and exits.
 """
@@ -120,7 +120,7 @@ def sweep(settings: Settings) -> int:
 
 
 class Standalone:
-    """The operator's numbering, run by the daemon itself (DESIGN.md section 2)."""
+    """The operator's numbering, run by the daemon itself."""
 
     def __init__(self, settings: Settings, metrics: BackupMetrics) -> None:
         assert settings.interval is not None

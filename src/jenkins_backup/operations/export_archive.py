@@ -88,9 +88,3 @@ def _to_file(path: str, write: Callable[[BinaryIO], ExportStats]) -> ExportStats
             os.unlink(tmp)
         raise
     return stats
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

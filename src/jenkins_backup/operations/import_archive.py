@@ -71,10 +71,6 @@ class ImportResult:
     outcomes: tuple[ImportOutcome, ...]
     seconds: float
 
-    @property
-    def failed(self) -> list[ImportOutcome]:
-        return [o for o in self.outcomes if o.status == FAILED]
-
 
 def import_archive(
     settings: Settings,

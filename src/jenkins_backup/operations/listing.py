@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from jenkins_backup.errors import BackupError
-from jenkins_backup.operations.common import intact, open_repository
+from jenkins_backup.operations.common import open_repository
 from jenkins_backup.repository.snapshot import iso_time
 from jenkins_backup.settings import Settings
 
@@ -25,8 +25,8 @@ class BackupInfo:
     encrypted: bool = False  # a repository setting, repeated per row so --json stays an array
 
 
-def list_backups(settings: Settings, *, check: bool = False) -> list[BackupInfo]:
-    """Oldest commit first. Without ``check`` a damaged snapshot object still shows, unreadable."""
+def list_backups(settings: Settings) -> list[BackupInfo]:
+    """Oldest commit first; a damaged snapshot object still shows, unreadable."""
     repo = open_repository(settings)
     if repo is None:
         return []
@@ -34,13 +34,10 @@ def list_backups(settings: Settings, *, check: bool = False) -> list[BackupInfo]
     log.info("repository %s is %sencrypted", repo.storage.describe(), "" if enc else "not ")
     out: list[BackupInfo] = []
     for ref in repo.snapshot_refs():
-        if check:
-            snap = intact(repo, ref)
-        else:
-            try:
-                snap = repo.load_snapshot(ref)
-            except BackupError:  # shown as damaged; never hides the others
-                snap = None
+        try:
+            snap = repo.load_snapshot(ref)
+        except BackupError:  # shown as damaged; never hides the others
+            snap = None
         if snap is None:
             out.append(BackupInfo(ref.number, iso_time(ref.time_ns), 0, 0, 0, "", False, enc))
             continue

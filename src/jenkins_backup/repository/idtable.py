@@ -1,7 +1,7 @@
 """A compact map from 32-byte object ids to fixed-size records, for millions of ids.
 
 A dict costs about 200 bytes and two Python objects per id; a repository of 10^7 blobs must not
-need 10^7 objects alive (DESIGN.md 4.9). So past ``small`` ids, the ids are spread over
+need 10^7 objects alive. So past ``small`` ids, the ids are spread over
 ``2**bits`` shards by their leading bits. A shard keeps the first 8 bytes of its ids as a sorted
 ``array('Q')``, searched by ``bisect`` in C, and beside it one bytearray with, in the same order,
 the other 24 bytes of each id and its record: 32 bytes plus the record per id. An insert moves

@@ -23,7 +23,6 @@ DATA = 0
 TREE = 1
 _ENTRY = struct.Struct(f"<B{ID_LEN}sIII")
 _TRAILER = struct.Struct("<I4s")
-MAX_PACK = 1 << 30
 
 
 @dataclass(frozen=True)

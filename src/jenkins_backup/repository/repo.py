@@ -69,7 +69,6 @@ class Repository:
         self._index: Index | None = None
         self._tree_index: Index | None = None
         self._index_plain: dict[str, bytes] = {}  # kept between a trees-only and a full load
-        self._index_keys: set[str] = set()
         self._condemned_index: Index | None = None
         self._lock = threading.Lock()
         self._pack_cache: OrderedDict[bytes, bytes] = OrderedDict()
@@ -132,14 +131,6 @@ class Repository:
                 self._tree_index = index
             return self._tree_index
 
-    def refresh_index(self) -> Index:
-        """Merge index files written since the index was loaded (by concurrent backups)."""
-        index = self.index()
-        with self._lock:
-            keys = [i.key for i in self.storage.list(INDEX_PREFIX)]
-            self._load_index_files(index, [k for k in keys if k not in self._index_keys])
-        return index
-
     def _load_index_files(
         self, index: Index, keys: list[str], only_type: int | None = None, keep_plain: bool = False
     ) -> None:
@@ -161,19 +152,13 @@ class Repository:
                 if plain is None:
                     continue
                 index.add_encoded(plain, only_type)
-                self._index_keys.add(key)
                 if keep_plain:
                     self._index_plain[key] = plain
 
     def write_index(self, plain: bytes | memoryview) -> str:
         key = INDEX_PREFIX + self.codec.blob_id(plain).hex()
         self.storage.put(key, self.codec.seal(plain), create_only=True)
-        with self._lock:
-            self._index_keys.add(key)
         return key
-
-    def index_keys(self) -> set[str]:
-        return set(self._index_keys)
 
     # -- blobs -----------------------------------------------------------------------------
 

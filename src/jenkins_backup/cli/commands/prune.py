@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jenkins_backup.cli import commands
+from jenkins_backup.errors import PruneBlocked
 from jenkins_backup.settings import Settings
 
 _KEEP = {
@@ -72,6 +73,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for problem in gc.problems:
         print(problem, file=sys.stderr)
     if gc.blocked:
-        print(f"jenkins-backup: error: prune removed no data: {gc.blocked}", file=sys.stderr)
-        return 1
+        raise PruneBlocked(f"prune removed no data: {gc.blocked}")
     return 0

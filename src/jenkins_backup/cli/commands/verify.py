@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from jenkins_backup.cli import commands
+from jenkins_backup.errors import VerifyFailed
 from jenkins_backup.settings import Settings
 
 
@@ -32,11 +33,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for problem in result.problems:
             print(problem, file=sys.stderr)
         damaged = " ".join(str(n) for n in result.damaged) or "none"
-        print(
-            f"jenkins-backup: error: verify ({mode}) found {len(result.problems)} problem(s) in "
-            f"{len(result.checked)} backup(s); damaged backups: {damaged}",
-            file=sys.stderr,
+        raise VerifyFailed(
+            f"verify ({mode}) found {len(result.problems)} problem(s) in "
+            f"{len(result.checked)} backup(s); damaged backups: {damaged}"
         )
-        return 1
     print(f"verified {len(result.checked)} backup(s) ({mode}): no problems")
     return 0
