@@ -19,14 +19,15 @@ from pathlib import Path
 import pytest
 
 from helpers import clean_env, run_cli
-from jenkins_backup.engine.restorer import MAX_DEPTH, check_snapshot
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.index import MAGIC as INDEX_MAGIC
 from jenkins_backup.repository.index import encode_index
+from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.repository.pack import DATA, TREE, PackBuilder, pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, snapshot_key
+from jenkins_backup.repository.walk import MAX_DEPTH
 from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.storage.local import LocalStorage
 

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 from pyfastcdc import FastCDC
 
-from jenkins_backup.repository.config import ChunkerParams
+from jenkins_backup.repository.config import SMALL_FILE, ChunkerParams
 
-# Files up to this size are one blob: most of a Jenkins home (build.xml, logs, changelogs).
-SMALL_FILE = 1 << 20
+# Files up to SMALL_FILE are one blob: most of a Jenkins home (build.xml, logs, changelogs).
 _RETRIES = 3
 
 

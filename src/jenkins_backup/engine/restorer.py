@@ -23,12 +23,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from jenkins_backup.engine.progress import NoProgress, Progress
-from jenkins_backup.engine.reader import SMALL_FILE, iter_file_chunks
+from jenkins_backup.engine.reader import iter_file_chunks
 from jenkins_backup.engine.safe_dirs import open_subdir
 from jenkins_backup.errors import BackupError, CorruptObject
-from jenkins_backup.repository.pack import pack_id_from_key, pack_key
+from jenkins_backup.repository.pack import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
+from jenkins_backup.repository.walk import Parts, walk
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,6 @@ _BATCH_BYTES = 64 << 20
 _BATCH_DIRS = 256
 _SAFE_MODE = 0o1777  # no setuid or setgid bits, ever
 TMP_PREFIX = b".jbtmp-"
-# Hostile trees: ids are content hashes, so a cycle cannot verify, but a chain of trees can nest
-# (and a DAG can fan out) without end. Deeper or larger than any real home is refused.
-MAX_DEPTH = 512
-MAX_ENTRIES = 500_000_000
-
-Parts = tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -53,62 +48,6 @@ class RestoreStats:
     files_unchanged: int
     bytes_written: int
     warnings: int
-
-
-def walk(
-    repo: Repository, tree_id: bytes, parts: Parts = (), *, max_entries: int = MAX_ENTRIES
-) -> Iterator[tuple[Parts, list[Entry]]]:
-    """Pre-order walk of a snapshot's trees: (directory path parts, its entries)."""
-    stack: list[tuple[Parts, bytes]] = [(parts, tree_id)]
-    seen = 0
-    while stack:
-        dparts, tid = stack.pop()
-        if len(dparts) > MAX_DEPTH:
-            raise CorruptObject(f"directories nest deeper than {MAX_DEPTH} levels")
-        entries = repo.read_tree(tid)
-        seen += len(entries)
-        if seen > max_entries:
-            raise CorruptObject(f"the backup lists more than {max_entries} entries")
-        yield dparts, entries
-        for e in reversed(entries):
-            if e.kind == DIR:
-                stack.append(((*dparts, e.name), e.subtree))
-
-
-def check_snapshot(
-    repo: Repository, tree_id: bytes, *, max_entries: int = MAX_ENTRIES
-) -> tuple[int, int]:
-    """Verify every tree, that every chunk is indexed, and that every pack exists.
-
-    Run before anything is written, so that a damaged backup fails with nothing touched.
-    Returns (files, bytes).
-    """
-    index = repo.index()
-    needed: set[bytes] = set()
-    files = total = 0
-    max_chunk = max(SMALL_FILE, repo.config.chunker.max_size)
-    for _, entries in walk(repo, tree_id, max_entries=max_entries):
-        for e in entries:
-            if e.kind != FILE:
-                continue
-            files += 1
-            total += e.size
-            size = 0
-            for cid in e.content:
-                loc = index.get(cid) or repo.find(cid)
-                if loc is None:
-                    raise CorruptObject(f"data of {e.name!r} is missing from the repository")
-                if loc.raw_length > max_chunk:
-                    raise CorruptObject(f"data of {e.name!r} has an oversized chunk")
-                needed.add(loc.pack)
-                size += loc.raw_length
-            if size != e.size:
-                raise CorruptObject(f"size of {e.name!r} does not match its data")
-    present = {pid for pid in (pack_id_from_key(i.key) for i in repo.storage.list("data/")) if pid}
-    missing = needed - present
-    if missing:
-        raise CorruptObject(f"{len(missing)} pack(s) of this backup are missing")
-    return files, total
 
 
 class Restorer:
@@ -149,7 +88,7 @@ class Restorer:
         try:
             batch: list[tuple[int, Entry]] = []
             batch_bytes = 0
-            for dparts, entries in walk(self.repo, tree_id):
+            for dparts, entries in walk(self.repo.read_tree, tree_id):
                 if len(self._fds) >= _BATCH_DIRS:
                     self._flush(batch)
                     batch, batch_bytes = [], 0
@@ -206,7 +145,7 @@ class Restorer:
     def _apply_dir_metadata(self, tree_id: bytes) -> None:
         """Set directory modes and mtimes last: writing into a directory changes its mtime."""
         dirs: list[tuple[Parts, Entry]] = []
-        for dparts, entries in walk(self.repo, tree_id):
+        for dparts, entries in walk(self.repo.read_tree, tree_id):
             dirs.extend((dparts, e) for e in entries if e.kind == DIR)
         for dparts, e in reversed(dirs):
             fd = self._dir_fd((*dparts, e.name))  # opened with O_NOFOLLOW: never via a link
@@ -396,4 +335,4 @@ def _show(parts: Parts) -> str:
     return repr(os.fsdecode(b"/".join(parts)))[1:-1]
 
 
-__all__ = ["BackupError", "RestoreStats", "Restorer", "check_snapshot", "walk"]
+__all__ = ["BackupError", "RestoreStats", "Restorer"]

@@ -26,13 +26,12 @@ from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
+from jenkins_backup.repository.walk import Parts, entries
 
 _SAFE_MODE = 0o1777  # as the restorer: no setuid or setgid bits
 _READ_AHEAD_BYTES = 64 << 20
 _READ_AHEAD_MEMBERS = 4096
 OWNER_ID = 1000  # the uid and gid of the Jenkins images; tar as root applies them
-
-Parts = tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -45,16 +44,7 @@ class ExportStats:
 
 def members(repo: Repository, tree_id: bytes) -> Iterator[tuple[Parts, Entry]]:
     """Every entry of the snapshot with its path, each directory followed by its contents."""
-    stack: list[tuple[Parts, Iterator[Entry]]] = [((), iter(repo.read_tree(tree_id)))]
-    while stack:
-        parts, it = stack[-1]
-        e = next(it, None)
-        if e is None:
-            stack.pop()
-            continue
-        yield (*parts, e.name), e
-        if e.kind == DIR:
-            stack.append(((*parts, e.name), iter(repo.read_tree(e.subtree))))
+    return entries(repo.read_tree, tree_id)
 
 
 class _ReadAhead:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 
-from jenkins_backup.engine.restorer import check_snapshot
 from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
 from jenkins_backup.repository.crypto import codec_factory, config_factory
+from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef
 from jenkins_backup.settings import Settings

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from jenkins_backup.engine.progress import Progress
-from jenkins_backup.engine.restorer import check_snapshot
 from jenkins_backup.engine.tar_export import ExportStats, write_tar_zst
 from jenkins_backup.errors import CorruptObject, RepositoryError, SnapshotNotFound
 from jenkins_backup.operations.common import find_number, open_repository
+from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass
 
 from jenkins_backup.engine.progress import Progress
-from jenkins_backup.engine.restorer import Restorer, RestoreStats, check_snapshot
+from jenkins_backup.engine.restorer import Restorer, RestoreStats
 from jenkins_backup.errors import CorruptObject, RepositoryError, SnapshotNotFound
 from jenkins_backup.operations.common import find_number, latest_intact, open_repository
+from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from jenkins_backup.operations.common import find_number, open_repository
 from jenkins_backup.repository.pack import pack_id_from_key, pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import SnapshotRef
-from jenkins_backup.repository.tree import DIR, FILE
+from jenkins_backup.repository.tree import DIR, FILE, Entry
+from jenkins_backup.repository.walk import Parts, walk
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,41 +54,47 @@ class _Verifier:
         except (CorruptObject, RepositoryError, ObjectNotFound) as exc:
             return [f"backup {ref.number}: snapshot object: {exc}"]
         missing_packs: set[bytes] = set()
-        stack = [(b"", snap.tree)]
-        while stack:
-            path, tree_id = stack.pop()
+
+        def unreadable(parts: Parts, exc: Exception) -> None:
+            problems.append(
+                f"backup {ref.number}: directory {_show(b'/'.join(parts) or b'/')}: {exc}"
+            )
+
+        def need_tree(tree_id: bytes) -> None:
             loc = self.repo.find(tree_id)
             if loc is not None:
                 self._need(loc.pack, tree_id, ref.number, missing_packs)
-            try:
-                entries = self.repo.read_tree(tree_id)
-            except (CorruptObject, ObjectNotFound) as exc:
-                problems.append(f"backup {ref.number}: directory {_show(path or b'/')}: {exc}")
-                continue
-            for e in entries:
-                rel = path + b"/" + e.name if path else e.name
-                if e.kind == DIR:
-                    stack.append((rel, e.subtree))
-                elif e.kind == FILE:
-                    size = 0
-                    for cid in e.content:
-                        cloc = self.repo.find(cid)
-                        if cloc is None:
-                            problems.append(
-                                f"backup {ref.number}: data of {_show(rel)} is not in the index"
-                            )
-                            break
-                        size += cloc.raw_length
-                        self._need(cloc.pack, cid, ref.number, missing_packs)
-                    else:
-                        if size != e.size:
-                            problems.append(
-                                f"backup {ref.number}: size of {_show(rel)} does not match its data"
-                            )
+
+        need_tree(snap.tree)
+        try:
+            for parts, entries in walk(self.repo.read_tree, snap.tree, on_error=unreadable):
+                for e in entries:
+                    if e.kind == DIR:
+                        need_tree(e.subtree)
+                    elif e.kind == FILE:
+                        self._file(
+                            ref.number, b"/".join((*parts, e.name)), e, problems, missing_packs
+                        )
+        except CorruptObject as exc:  # a bound of the walk: the backup is refused whole
+            problems.append(f"backup {ref.number}: {exc}")
         problems += [
             f"backup {ref.number}: pack {p.hex()[:16]} is missing" for p in sorted(missing_packs)
         ]
         return problems
+
+    def _file(
+        self, number: int, rel: bytes, e: Entry, problems: list[str], missing: set[bytes]
+    ) -> None:
+        size = 0
+        for cid in e.content:
+            cloc = self.repo.find(cid)
+            if cloc is None:
+                problems.append(f"backup {number}: data of {_show(rel)} is not in the index")
+                return
+            size += cloc.raw_length
+            self._need(cloc.pack, cid, number, missing)
+        if size != e.size:
+            problems.append(f"backup {number}: size of {_show(rel)} does not match its data")
 
     def _need(self, pack: bytes, blob_id: bytes, number: int, missing: set[bytes]) -> None:
         if pack not in self.stored:

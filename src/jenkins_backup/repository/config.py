@@ -12,6 +12,9 @@ from jenkins_backup.errors import RepositoryError
 KEY = "config"
 FORMAT = "jenkins-backup"
 VERSION = 1
+#: Files up to this size are stored as one blob; bigger ones are chunked (``ChunkerParams``), so
+#: no blob of a valid backup is larger than ``max(SMALL_FILE, max_size)``.
+SMALL_FILE = 1 << 20
 
 
 @dataclass(frozen=True)

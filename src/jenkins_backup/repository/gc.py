@@ -39,7 +39,8 @@ from jenkins_backup.repository.snapshot import (
     SnapshotRef,
     parse_tombstone,
 )
-from jenkins_backup.repository.tree import DIR, FILE, Entry, decode_tree
+from jenkins_backup.repository.tree import FILE, Entry, decode_tree
+from jenkins_backup.repository.walk import Parts, walk
 from jenkins_backup.repository.writer import DATA_PACK_TARGET, TREE_PACK_TARGET
 from jenkins_backup.storage.base import ObjectInfo
 
@@ -178,25 +179,21 @@ class _TreeReader:
 
 def mark(read: _TreeReader, roots: Iterable[tuple[str, bytes]], problems: list[str]) -> set[bytes]:
     """Every blob (trees and chunks) reachable from ``roots``; unreadable trees are problems."""
-    seen: set[bytes] = set()
+    trees: set[bytes] = set()
+    chunks: set[bytes] = set()
     for label, root in roots:
-        stack = [root]
-        while stack:
-            tree_id = stack.pop()
-            if tree_id in seen:
-                continue
-            seen.add(tree_id)
-            try:
-                entries = read.read(tree_id)
-            except CorruptObject as exc:
-                problems.append(f"{label}: {exc}")
-                continue
-            for e in entries:
-                if e.kind == DIR:
-                    stack.append(e.subtree)
-                elif e.kind == FILE:
-                    seen.update(e.content)
-    return seen
+
+        def unreadable(parts: Parts, exc: Exception, label: str = label) -> None:
+            problems.append(f"{label}: {exc}")
+
+        try:
+            for _, entries in walk(read.read, root, on_error=unreadable, seen=trees):
+                for e in entries:
+                    if e.kind == FILE:
+                        chunks.update(e.content)
+        except CorruptObject as exc:  # beyond the walk's bounds: a damaged backup
+            problems.append(f"{label}: {exc}")
+    return trees | chunks
 
 
 def _roots(
