@@ -31,6 +31,9 @@ from jenkins_backup.repository.tree import (
     encode_objs,
     entry_to_obj,
     raw_entries,
+    stored_as,
+    stored_subtree,
+    unchanged_file,
 )
 from jenkins_backup.repository.writer import BlobWriter
 
@@ -55,10 +58,31 @@ class _Dir:
     # directory. Changed files are in ``reads`` until they are stored.
     items: list[tuple[bytes, Obj | Entry | _Dir]] = field(default_factory=list)
     reads: list[Future[list[tuple[bytes, Obj | None]]]] = field(default_factory=list)
+    # Found by the listing, handled when the directory is closed (after its subdirectories):
+    changed: list[_Changed] = field(default_factory=list)  # files to read
+    subdirs: list[_Sub] = field(default_factory=list)  # directories still to visit
+    files: int = 0  # regular files in scope, and their bytes
+    bytes: int = 0
     entry: Entry | None = None
     clean: bool = False  # identical to the parent snapshot's tree
     wanted: bool = True  # False: walked only because an include pattern lies below
     nonempty: bool = False
+
+
+# A changed file: (path, name, path relative to the home, size).
+_Changed = tuple[bytes, bytes, bytes, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Sub:
+    """A subdirectory found by a listing, to be visited."""
+
+    path: bytes
+    name: bytes
+    rel: bytes
+    st: os.stat_result
+    stored: Obj | None  # its entry in the parent snapshot
+    wanted: bool
 
 
 @dataclass
@@ -103,9 +127,7 @@ class Archiver:
         if not stat.S_ISDIR(st.st_mode):
             raise BackupError(f"JENKINS_HOME {os.fsdecode(home)} is not a directory")
         try:
-            root = self._visit(home, b"", b"", st, parent_tree)
-            if root is None:
-                raise BackupError(f"cannot list JENKINS_HOME {os.fsdecode(home)}")
+            root = self._walk(home, st, parent_tree)
             while self._pending:
                 self._finish(self._pending.popleft())
         finally:
@@ -132,9 +154,31 @@ class Archiver:
             return {}
         return raw_entries(self.repo.read_tree_bytes(tree_id, verify=False))
 
-    def _visit(
+    def _walk(self, home: bytes, st: os.stat_result, parent_tree: bytes | None) -> _Dir:
+        """Depth first with an explicit stack (no recursion limit): a directory is closed once
+        all its subdirectories are, so the queue of directories to finish is children first."""
+        root = self._open(home, b"", b"", st, parent_tree)
+        if root is None:
+            raise BackupError(f"cannot list JENKINS_HOME {os.fsdecode(home)}")
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if not node.subdirs:
+                self._close(stack.pop())
+                continue
+            sub = node.subdirs.pop()
+            child = self._open(sub.path, sub.rel, sub.name, sub.st, stored_subtree(sub.stored))
+            if child is not None:
+                child.parent_obj = sub.stored
+                child.wanted = sub.wanted
+                node.items.append((sub.name, child))
+                stack.append(child)
+        return root
+
+    def _open(
         self, path: bytes, rel: bytes, name: bytes, st: os.stat_result, parent_tree: bytes | None
     ) -> _Dir | None:
+        """List a directory and sort its entries by type; None if it cannot be listed."""
         try:
             with os.scandir(path) as it:
                 listing = list(it)  # order is irrelevant: trees are sorted when encoded
@@ -147,10 +191,6 @@ class Archiver:
         parent = self._parent_entries(parent_tree)
         node = _Dir(name, st, parent_tree, len(parent))
         check = self.scope.needs_check(rel)
-        scope = self.scope
-        items = node.items
-        counted_files = counted_bytes = 0
-        changed: list[tuple[bytes, bytes, bytes, int]] = []
         for de in listing:
             cname = de.name
             crel = rel + b"/" + cname if rel else cname
@@ -162,52 +202,80 @@ class Archiver:
                 self.warn("cannot stat %s: %s (skipped)", _show(crel), exc.strerror)
                 continue
             mode = cst.st_mode
-            po = parent.get(cname)
             if stat.S_ISREG(mode):
-                if check and not scope.wants(crel, False):
-                    continue
-                counted_files += 1
-                counted_bytes += cst.st_size
-                if (
-                    po is not None
-                    and po.get("t") == FILE
-                    and po.get("size") == cst.st_size
-                    and po.get("mtime") == cst.st_mtime_ns
-                    and po.get("ctime") == cst.st_ctime_ns
-                    and po.get("ino") == cst.st_ino
-                ):
-                    items.append((cname, po))
-                else:
-                    changed.append((de.path, cname, crel, cst.st_size))
+                self._file(node, de.path, cname, crel, cst, parent.get(cname), check)
             elif stat.S_ISDIR(mode):
-                if check and not scope.descend(crel):
-                    continue
-                sub = po.get("tree") if po is not None and po.get("t") == DIR else None
-                child = self._visit(
-                    de.path, crel, cname, cst, bytes.fromhex(sub) if isinstance(sub, str) else None
-                )
-                if child is not None:
-                    child.parent_obj = po
-                    child.wanted = not check or scope.wants(crel, True)
-                    items.append((cname, child))
+                self._subdir(node, de.path, cname, crel, cst, parent.get(cname), check)
             elif stat.S_ISLNK(mode):
-                if check and not scope.wants(crel, False):
-                    continue
-                try:
-                    target = os.readlink(de.path)
-                except OSError as exc:
-                    self.warn("cannot read link %s: %s (skipped)", _show(crel), exc.strerror)
-                    continue
-                link = Entry(cname, SYMLINK, stat.S_IMODE(mode), cst.st_mtime_ns, target=target)
-                same = po is not None and po == entry_to_obj(link)
-                items.append((cname, po if same and po is not None else link))
+                self._link(node, de.path, cname, crel, cst, parent.get(cname), check)
             else:
                 log.info("skipping special file %s", _show(crel))
+        node.subdirs.reverse()  # visited in listing order
+        return node
+
+    def _file(
+        self,
+        node: _Dir,
+        path: bytes,
+        name: bytes,
+        rel: bytes,
+        st: os.stat_result,
+        stored: Obj | None,
+        check: bool,
+    ) -> None:
+        if check and not self.scope.wants(rel, False):
+            return
+        node.files += 1
+        node.bytes += st.st_size
+        if unchanged_file(stored, st):
+            node.items.append((name, stored))
+        else:
+            node.changed.append((path, name, rel, st.st_size))
+
+    def _subdir(
+        self,
+        node: _Dir,
+        path: bytes,
+        name: bytes,
+        rel: bytes,
+        st: os.stat_result,
+        stored: Obj | None,
+        check: bool,
+    ) -> None:
+        if check and not self.scope.descend(rel):
+            return
+        wanted = not check or self.scope.wants(rel, True)
+        node.subdirs.append(_Sub(path, name, rel, st, stored, wanted))
+
+    def _link(
+        self,
+        node: _Dir,
+        path: bytes,
+        name: bytes,
+        rel: bytes,
+        st: os.stat_result,
+        stored: Obj | None,
+        check: bool,
+    ) -> None:
+        if check and not self.scope.wants(rel, False):
+            return
+        try:
+            target = os.readlink(path)
+        except OSError as exc:
+            self.warn("cannot read link %s: %s (skipped)", _show(rel), exc.strerror)
+            return
+        link = Entry(name, SYMLINK, stat.S_IMODE(st.st_mode), st.st_mtime_ns, target=target)
+        node.items.append((name, stored if stored_as(stored, link) else link))
+
+    def _close(self, node: _Dir) -> None:
+        """All subdirectories are visited: count, start reading changed files, queue the
+        directory to be finished."""
         with self._lock:
-            self._c.files += counted_files
-            self._c.bytes += counted_bytes
-        self.progress.advance(counted_files - len(changed), 0)
-        self._submit_reads(node, changed)
+            self._c.files += node.files
+            self._c.bytes += node.bytes
+        self.progress.advance(node.files - len(node.changed), 0)
+        self._submit_reads(node, node.changed)
+        node.changed = []
         self._pending.append(node)
         # Finish directories as soon as their files are stored (children always come first in
         # the queue), so memory holds the directories in flight, not the whole home.
@@ -216,14 +284,13 @@ class Archiver:
             self._in_flight > _MAX_IN_FLIGHT or all(f.done() for f in pending[0].reads)
         ):
             self._finish(pending.popleft())
-        return node
 
     def _store_chunk(self, data: bytes | memoryview) -> bytes:
         blob_id = self.repo.codec.blob_id(data)
         self.writer.add(DATA, blob_id, data)
         return blob_id
 
-    def _submit_reads(self, node: _Dir, changed: list[tuple[bytes, bytes, bytes, int]]) -> None:
+    def _submit_reads(self, node: _Dir, changed: list[_Changed]) -> None:
         batch: list[tuple[bytes, bytes, bytes]] = []
         size = 0
         for path, name, rel, nbytes in changed:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from jenkins_backup.errors import CorruptObject
 
@@ -98,6 +100,39 @@ def raw_entries(data: bytes) -> dict[bytes, dict[str, object]]:
             if name:
                 out[name] = obj
     return out
+
+
+def unchanged_file(
+    stored: dict[str, object] | None, st: os.stat_result
+) -> TypeGuard[dict[str, object]]:
+    """Whether a stored entry (from ``raw_entries``) still describes the regular file with this
+    stat, so that its content need not be read again: same size, mtime, ctime and inode."""
+    return (
+        stored is not None
+        and stored.get("t") == FILE
+        and stored.get("size") == st.st_size
+        and stored.get("mtime") == st.st_mtime_ns
+        and stored.get("ctime") == st.st_ctime_ns
+        and stored.get("ino") == st.st_ino
+    )
+
+
+def stored_subtree(stored: dict[str, object] | None) -> bytes | None:
+    """The tree id of a stored directory entry; None for anything else or a malformed id."""
+    if stored is None or stored.get("t") != DIR:
+        return None
+    tree = stored.get("tree")
+    if not isinstance(tree, str) or len(tree) != 64:
+        return None
+    try:
+        return bytes.fromhex(tree)
+    except ValueError:
+        return None
+
+
+def stored_as(stored: dict[str, object] | None, e: Entry) -> TypeGuard[dict[str, object]]:
+    """Whether a stored entry encodes exactly ``e`` (so the stored object can be kept)."""
+    return stored is not None and stored == entry_to_obj(e)
 
 
 def _int(obj: dict[str, object], key: str) -> int:
