@@ -9,18 +9,13 @@ import time
 from dataclasses import dataclass
 
 from jenkins_backup import __version__
-from jenkins_backup.engine.archiver import Archiver
 from jenkins_backup.engine.progress import Progress
-from jenkins_backup.operations.common import (
-    latest_intact,
-    open_repository,
-    reader_threads,
-    upload_threads,
-)
+from jenkins_backup.operations.common import latest_intact, open_repository
+from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.operations.prune import after_backup
-from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats
-from jenkins_backup.repository.writer import BlobWriter
+from jenkins_backup.repository.snapshot import Snapshot
 from jenkins_backup.settings import Settings
+from jenkins_backup.units import human_size
 
 log = logging.getLogger(__name__)
 # Temp files of writers that died are swept after this long (live writers finish far sooner).
@@ -45,25 +40,7 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         log.info("removed %d leftover temporary file(s) of interrupted runs", swept)
     parent = latest_intact(repo)
     parent_tree = parent[1].tree if parent else None
-    writer = BlobWriter(
-        repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
-    )
-    try:
-        archiver = Archiver(
-            repo, writer, settings.scope, threads=reader_threads(settings), progress=progress
-        )
-        tree, stats = archiver.run(home, parent_tree)
-        writer.flush()
-    finally:
-        writer.close()
-    stats = SnapshotStats(
-        **{
-            **stats.__dict__,
-            "blobs_added": writer.blobs_added,
-            "bytes_added": writer.bytes_added,
-            "seconds": round(time.monotonic() - started, 3),
-        }
-    )
+    tree, stats = archive(repo, settings, home, settings.scope, parent_tree, progress, started)
     snap = Snapshot(
         number=number,
         time_ns=time.time_ns(),
@@ -75,10 +52,7 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         program=f"jenkins-backup {__version__}",
         source="backup",
     )
-    ref = repo.commit(snap)
-    # The number now names this backup; older snapshots under it are superseded.
-    older = [r for r in repo.all_snapshot_refs() if r.number == number and r.time_ns < ref.time_ns]
-    repo.remove_snapshots(older)
+    _, replaced = commit_replacing(repo, snap)
     after_backup(settings, repo)  # retention, when a policy is set
     elapsed = time.monotonic() - started
     log.info(
@@ -86,15 +60,7 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         number,
         stats.files,
         stats.files_read,
-        _human(stats.bytes_added),
+        human_size(stats.bytes_added),
         elapsed,
     )
-    return BackupResult(number, snap, len(older), elapsed)
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+    return BackupResult(number, snap, replaced, elapsed)

@@ -26,7 +26,6 @@ import zlib
 from dataclasses import dataclass
 
 from jenkins_backup import __version__
-from jenkins_backup.engine.archiver import Archiver
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.tar_extract import ARCHIVE_SCOPE, WHOLE_ARCHIVE, Extractor
 from jenkins_backup.engine.tar_source import (
@@ -38,15 +37,10 @@ from jenkins_backup.engine.tar_source import (
     stored_archive,
 )
 from jenkins_backup.errors import BackupError, CorruptObject, RepositoryError, UsageError
-from jenkins_backup.operations.common import (
-    find_number,
-    open_repository,
-    reader_threads,
-    upload_threads,
-)
+from jenkins_backup.operations.common import find_number, open_repository
+from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats
-from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.settings import Settings
 from jenkins_backup.storage.factory import open_storage
 
@@ -167,13 +161,7 @@ def _import(
         program=f"jenkins-backup {__version__}",
         source="import",
     )
-    committed = repo.commit(snap)
-    older = [
-        r
-        for r in repo.all_snapshot_refs()
-        if r.number == ref.number and r.time_ns < committed.time_ns
-    ]
-    repo.remove_snapshots(older)
+    commit_replacing(repo, snap)
     log.info(
         "%s imported as backup %d (committed at %s): %d files, %.1fs",
         ref.name,
@@ -207,27 +195,9 @@ def _archive(
             log.info(
                 "%s: %d member(s) skipped (special or out of scope)", ref.name, extracted.skipped
             )
-        writer = BlobWriter(
-            repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
-        )
-        try:
-            archiver = Archiver(
-                repo, writer, WHOLE_ARCHIVE, threads=reader_threads(settings), progress=progress
-            )
-            tree, stats = archiver.run(home, None)
-            writer.flush()
-        finally:
-            writer.close()
+        return archive(repo, settings, home, WHOLE_ARCHIVE, None, progress, started)
     finally:
         _remove(tmp)
-    return tree, SnapshotStats(
-        **{
-            **stats.__dict__,
-            "blobs_added": writer.blobs_added,
-            "bytes_added": writer.bytes_added,
-            "seconds": round(time.monotonic() - started, 3),
-        }
-    )
 
 
 def _remove(path: bytes) -> None:

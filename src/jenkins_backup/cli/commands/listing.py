@@ -10,6 +10,7 @@ from typing import Any
 
 from jenkins_backup.cli import commands
 from jenkins_backup.settings import Settings
+from jenkins_backup.units import human_size
 
 
 def register(sub: Any) -> None:
@@ -17,15 +18,6 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     commands.common_options(p)
     p.set_defaults(run=run)
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -40,7 +32,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for b in backups:
         if b.intact:
             rows.append(
-                (str(b.number), b.committed_at, str(b.files), _size(b.bytes), _size(b.bytes_added))
+                (
+                    str(b.number),
+                    b.committed_at,
+                    str(b.files),
+                    human_size(b.bytes),
+                    human_size(b.bytes_added),
+                )
             )
         else:
             rows.append((str(b.number), b.committed_at, "?", "damaged", "?"))

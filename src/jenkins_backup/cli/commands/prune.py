@@ -10,6 +10,7 @@ from typing import Any
 from jenkins_backup.cli import commands
 from jenkins_backup.errors import PruneBlocked
 from jenkins_backup.settings import Settings
+from jenkins_backup.units import human_size
 
 _KEEP = {
     "--keep-last": "BACKUP_KEEP_LAST",
@@ -46,15 +47,6 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run, keep=None)
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from jenkins_backup.operations.prune import prune  # lazy: start-up time
 
@@ -65,8 +57,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{would}forget backups: {' '.join(str(n) for n in result.forgotten)}")
     print(f"keep backups: {' '.join(str(n) for n in result.kept) or '(none)'}")
     print(
-        f"{would}delete {gc.packs_deleted} pack(s), freeing {_size(gc.bytes_freed)}; "
-        f"{would}condemn {gc.packs_condemned} pack(s) ({_size(gc.bytes_condemned)}, deleted "
+        f"{would}delete {gc.packs_deleted} pack(s), freeing {human_size(gc.bytes_freed)}; "
+        f"{would}condemn {gc.packs_condemned} pack(s) ({human_size(gc.bytes_condemned)}, deleted "
         f"after the grace period); {would}repack {gc.packs_repacked}; "
         f"{would}rescue {gc.packs_rescued}"
     )

@@ -1,0 +1,64 @@
+"""The steps every way of making a backup shares: archive a directory, commit its snapshot.
+
+``backup`` archives JENKINS_HOME against its parent snapshot; ``import`` archives an extracted
+archive from nothing. Both then commit and let the new snapshot replace the older ones of its
+number.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from jenkins_backup.engine.archiver import Archiver
+from jenkins_backup.engine.progress import Progress
+from jenkins_backup.engine.scope import Scope
+from jenkins_backup.operations.common import reader_threads, upload_threads
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef, SnapshotStats
+from jenkins_backup.repository.writer import BlobWriter
+from jenkins_backup.settings import Settings
+
+
+def archive(
+    repo: Repository,
+    settings: Settings,
+    home: bytes,
+    scope: Scope,
+    parent_tree: bytes | None,
+    progress: Progress | None,
+    started: float,
+) -> tuple[bytes, SnapshotStats]:
+    """Store what ``scope`` selects of ``home``: (root tree id, stats including the new data and
+    the seconds since ``started``, a ``time.monotonic()`` value). Nothing refers to the stored
+    data until a snapshot is committed."""
+    writer = BlobWriter(
+        repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
+    )
+    try:
+        archiver = Archiver(
+            repo, writer, scope, threads=reader_threads(settings), progress=progress
+        )
+        tree, stats = archiver.run(home, parent_tree)
+        writer.flush()
+    finally:
+        writer.close()
+    return tree, replace(
+        stats,
+        blobs_added=writer.blobs_added,
+        bytes_added=writer.bytes_added,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def commit_replacing(repo: Repository, snap: Snapshot) -> tuple[SnapshotRef, int]:
+    """Commit ``snap``; the number now names it, so older snapshots of that number go.
+
+    Returns the new snapshot's ref and how many older ones it replaced.
+    """
+    ref = repo.commit(snap)
+    older = [
+        r for r in repo.all_snapshot_refs() if r.number == snap.number and r.time_ns < ref.time_ns
+    ]
+    repo.remove_snapshots(older)
+    return ref, len(older)
