@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from helpers import a_job, describe, in_jobs_scope, run_cli
-from jenkins_backup.repository.pack import pack_id_from_key
+from jenkins_backup.repository.layout import pack_id_from_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.storage.local import LocalStorage
 

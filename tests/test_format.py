@@ -12,14 +12,14 @@ from jenkins_backup.errors import CorruptObject, RepositoryError
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.codec import Codec
 from jenkins_backup.repository.index import decode_index, encode_index
+from jenkins_backup.repository.layout import parse_snapshot_key as parse_key
+from jenkins_backup.repository.layout import snapshot_key
 from jenkins_backup.repository.pack import BlobEntry, PackBuilder, decode_header, encode_header
 from jenkins_backup.repository.snapshot import (
     Snapshot,
     SnapshotStats,
     decode_snapshot,
     encode_snapshot,
-    parse_key,
-    snapshot_key,
 )
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry, decode_tree, encode_tree
 

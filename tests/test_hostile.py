@@ -24,9 +24,10 @@ from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.index import MAGIC as INDEX_MAGIC
 from jenkins_backup.repository.index import encode_index
 from jenkins_backup.repository.integrity import check_snapshot
-from jenkins_backup.repository.pack import DATA, TREE, PackBuilder, pack_key
+from jenkins_backup.repository.layout import pack_key, snapshot_key
+from jenkins_backup.repository.pack import DATA, TREE, PackBuilder
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.snapshot import Snapshot, snapshot_key
+from jenkins_backup.repository.snapshot import Snapshot
 from jenkins_backup.repository.walk import MAX_DEPTH
 from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.storage.local import LocalStorage

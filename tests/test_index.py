@@ -23,7 +23,7 @@ from jenkins_backup.repository.index import (
     encode_pack,
 )
 from jenkins_backup.repository.pack import DATA, TREE, BlobEntry
-from jenkins_backup.repository.repo import INDEX_PREFIX, Repository
+from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.storage.local import LocalStorage
 
@@ -336,7 +336,7 @@ def test_writer_splits_a_large_index_into_several_files(
     finally:
         writer.close()
     assert len(keys) > 2
-    assert sorted(keys) == sorted(i.key for i in repo.storage.list(INDEX_PREFIX))
+    assert sorted(keys) == repo.index_files()
     again = open_repo(tmp_path / "repo")
     assert len(again.index()) == 400
     for b in blobs[::7]:

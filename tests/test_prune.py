@@ -24,7 +24,8 @@ from jenkins_backup.operations.prune import prune
 from jenkins_backup.operations.restore import restore
 from jenkins_backup.operations.verify import verify
 from jenkins_backup.repository.gc import collect
-from jenkins_backup.repository.pack import DATA, PackBuilder, pack_key
+from jenkins_backup.repository.layout import pack_key
+from jenkins_backup.repository.pack import DATA, PackBuilder
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot
 from jenkins_backup.settings import load

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from helpers import a_job, run_cli
-from jenkins_backup.repository.pack import DATA, pack_id_from_key, pack_key
+from jenkins_backup.repository.layout import pack_id_from_key, pack_key
+from jenkins_backup.repository.pack import DATA
 from jenkins_backup.repository.repo import Repository, read_pack_header
 from jenkins_backup.storage.factory import open_storage
 from repo_backends import RawStore

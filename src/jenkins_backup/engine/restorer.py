@@ -26,7 +26,7 @@ from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import iter_file_chunks
 from jenkins_backup.engine.safe_dirs import open_subdir
 from jenkins_backup.errors import BackupError, CorruptObject
-from jenkins_backup.repository.pack import pack_key
+from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
 from jenkins_backup.repository.walk import Parts, walk

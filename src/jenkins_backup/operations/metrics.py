@@ -23,19 +23,14 @@ from jenkins_backup.errors import BackupError
 from jenkins_backup.operations import activity
 from jenkins_backup.operations.common import open_repository
 from jenkins_backup.repository import config as repo_config
-from jenkins_backup.repository.repo import CONDEMNED_PREFIX, INDEX_PREFIX, Repository
-from jenkins_backup.repository.snapshot import FORGOTTEN, Snapshot, SnapshotRef
-from jenkins_backup.repository.snapshot import PREFIX as SNAPSHOT_PREFIX
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)
-PACK_PREFIX = "data/"
 # Listing every pack is the expensive part of a refresh: do it when the backups change, and
 # otherwise this often (prune deletes unreferenced packs later than it deletes snapshots).
 SIZE_REFRESH = 600.0
-# Everything the repository stores, and nothing else that may share its location (the PVC
-# image's old archives in BACKUP_DIR, a volume's lost+found).
-_PREFIXES = (PACK_PREFIX, INDEX_PREFIX, SNAPSHOT_PREFIX, CONDEMNED_PREFIX, FORGOTTEN)
 
 
 @dataclass(frozen=True)
@@ -185,6 +180,8 @@ def _newest_loadable(repo: Repository, refs: list[SnapshotRef]) -> Snapshot | No
 
 
 def _repository_size(repo: Repository) -> int:
-    total = sum(i.size for p in _PREFIXES for i in repo.storage.list(p))
+    # Everything the repository stores, and nothing else that may share its location (the PVC
+    # image's old archives in BACKUP_DIR, a volume's lost+found).
+    total = repo.stored_bytes()
     config = repo.storage.stat(repo_config.KEY)
     return total + (config.size if config else 0)

@@ -10,13 +10,12 @@ from jenkins_backup.errors import BackupError
 from jenkins_backup.operations.common import open_repository
 from jenkins_backup.operations.retention import apply_retention
 from jenkins_backup.repository.gc import GcResult, collect
+from jenkins_backup.repository.layout import GC_MARKER
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import SnapshotRef
 from jenkins_backup.settings import Retention, Settings
 
 log = logging.getLogger(__name__)
-# Written when a collection starts, so that backups run it at most once per interval.
-MARKER = "gc/last-run"
 
 
 @dataclass(frozen=True)
@@ -86,10 +85,10 @@ def after_backup(settings: Settings, repo: Repository) -> None:
         if gone:
             log.info("retention forgot backup(s) %s", ", ".join(str(r.number) for r in gone))
         interval = min(settings.prune_interval, settings.prune_grace / 4)
-        last = repo.storage.stat(MARKER)
+        last = repo.storage.stat(GC_MARKER)
         if last is not None and time.time() - last.mtime < interval:
             return
-        repo.storage.put(MARKER, b"")
+        repo.storage.put(GC_MARKER, b"")
         result = collect(repo, settings.prune_grace)
         if result.blocked:
             log.warning("prune collected nothing: %s", result.blocked)

@@ -16,7 +16,7 @@ import blake3
 
 from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError, SnapshotNotFound
 from jenkins_backup.operations.common import find_number, open_repository
-from jenkins_backup.repository.pack import pack_id_from_key, pack_key
+from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import SnapshotRef
 from jenkins_backup.repository.tree import DIR, FILE, Entry
@@ -149,7 +149,7 @@ def verify(settings: Settings, number: int | None = None, *, quick: bool = False
         refs = [ref]
     else:
         refs = repo.snapshot_refs()
-    stored = {p for p in (pack_id_from_key(i.key) for i in repo.storage.list("data/")) if p}
+    stored = set(repo.packs())
     verifier = _Verifier(repo, stored)
     for ref in refs:
         problems = verifier.snapshot(ref)

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from jenkins_backup.errors import RepositoryError
+from jenkins_backup.repository import layout
 
-KEY = "config"
+KEY = layout.CONFIG
 FORMAT = "jenkins-backup"
 VERSION = 1
 #: Files up to this size are stored as one blob; bigger ones are chunked (``ChunkerParams``), so

@@ -19,26 +19,20 @@ from dataclasses import dataclass, field
 
 from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
 from jenkins_backup.repository.index import MAGIC, decode_index, encode_index
+from jenkins_backup.repository.layout import (
+    condemned_key,
+    condemned_time,
+    object_name,
+    pack_key,
+)
 from jenkins_backup.repository.pack import (
     DATA,
     TREE,
     BlobEntry,
     PackBuilder,
-    pack_id_from_key,
-    pack_key,
 )
-from jenkins_backup.repository.repo import (
-    CONDEMNED_PREFIX,
-    INDEX_PREFIX,
-    MAX_INDEX_BYTES,
-    Repository,
-    read_pack_header,
-)
-from jenkins_backup.repository.snapshot import (
-    FORGOTTEN,
-    SnapshotRef,
-    parse_tombstone,
-)
+from jenkins_backup.repository.repo import MAX_INDEX_BYTES, Repository, read_pack_header
+from jenkins_backup.repository.snapshot import SnapshotRef
 from jenkins_backup.repository.tree import FILE, Entry, decode_tree
 from jenkins_backup.repository.walk import Parts, walk
 from jenkins_backup.repository.writer import DATA_PACK_TARGET, TREE_PACK_TARGET
@@ -84,13 +78,9 @@ class _Listing:
     condemned_files: dict[str, set[bytes]]
 
 
-def condemned_key(time_ns: int, plain_id: bytes) -> str:
-    return f"{CONDEMNED_PREFIX}{time_ns:020d}/{plain_id.hex()}"
-
-
 def _read_list(repo: Repository, key: str) -> PackList:
     plain = repo.codec.unseal(repo.storage.get(key), MAX_INDEX_BYTES)
-    if repo.codec.blob_id(plain).hex() != key.rsplit("/", 1)[-1]:
+    if repo.codec.blob_id(plain).hex() != object_name(key):
         raise CorruptObject(f"{key} fails its hash check")
     return list(decode_index(plain))
 
@@ -103,13 +93,6 @@ def _written_ns(info: ObjectInfo) -> int:
     return int(mtime * 1e9)
 
 
-def _condemned_time(key: str) -> int:
-    stamp = key[len(CONDEMNED_PREFIX) :].split("/", 1)[0]
-    if not stamp.isdigit():
-        raise CorruptObject(f"{key} has a malformed name")
-    return int(stamp)
-
-
 def _load(repo: Repository) -> _Listing:
     """Load index and condemned lists; retry while a concurrent prune replaces them.
 
@@ -118,16 +101,16 @@ def _load(repo: Repository) -> _Listing:
     where it is, never as an unlisted orphan.
     """
     for _ in range(_LOAD_ATTEMPTS):
-        index_keys = sorted(i.key for i in repo.storage.list(INDEX_PREFIX))
-        condemned_keys = sorted(i.key for i in repo.storage.list(CONDEMNED_PREFIX))
+        index_keys = repo.index_files()
+        condemned_keys = repo.condemned_lists()
         try:
             index_lists = [_read_list(repo, k) for k in index_keys]
             condemned_lists = [_read_list(repo, k) for k in condemned_keys]
         except ObjectNotFound:
             continue
-        if not set(index_keys) <= {i.key for i in repo.storage.list(INDEX_PREFIX)}:
+        if not set(index_keys) <= set(repo.index_files()):
             continue
-        if not set(condemned_keys) <= {i.key for i in repo.storage.list(CONDEMNED_PREFIX)}:
+        if not set(condemned_keys) <= set(repo.condemned_lists()):
             continue
         indexed: dict[bytes, list[BlobEntry]] = {}
         for packs in index_lists:
@@ -135,7 +118,7 @@ def _load(repo: Repository) -> _Listing:
                 indexed.setdefault(pack_id, entries)
         listing = _Listing(index_keys, condemned_keys, indexed, {}, {}, {})
         for key, packs in zip(condemned_keys, condemned_lists, strict=True):
-            at = _condemned_time(key)
+            at = condemned_time(key)
             listing.condemned_files[key] = {p for p, _ in packs}
             for pack_id, entries in packs:
                 listing.condemned_at[pack_id] = max(at, listing.condemned_at.get(pack_id, 0))
@@ -209,16 +192,11 @@ def _roots(
     ]
     expired: list[str] = []
     pending = 0
-    for info in repo.storage.list(FORGOTTEN):
-        parsed = parse_tombstone(info.key)
-        if parsed is None:
-            continue
-        forgot_ns, ref = parsed
-        if now_ns - forgot_ns >= grace_ns:
-            expired.append(info.key)
+    for stone in repo.tombstones():
+        if now_ns - stone.forgotten_ns >= grace_ns:
+            expired.append(stone.key)
         else:
-            stone = SnapshotRef(ref.time_ns, ref.number, ref.id, info.key)
-            refs.append((f"forgotten backup {ref.number}", stone))
+            refs.append((f"forgotten backup {stone.ref.number}", stone.stored))
             pending += 1
     roots: list[tuple[str, bytes]] = []
     for label, ref in refs:
@@ -243,11 +221,7 @@ def collect(
         repo, grace_ns, now_ns, tree_problems
     )
     listing = _load(repo)
-    stored: dict[bytes, ObjectInfo] = {}
-    for info in repo.storage.list("data/"):
-        pack_id = pack_id_from_key(info.key)
-        if pack_id is not None:
-            stored[pack_id] = info
+    stored = repo.packs()
 
     where: dict[bytes, tuple[bytes, BlobEntry]] = {}
     for source in (listing.indexed, listing.condemned):

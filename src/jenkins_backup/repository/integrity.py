@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.repository.config import SMALL_FILE
-from jenkins_backup.repository.pack import pack_id_from_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import FILE
 from jenkins_backup.repository.walk import MAX_ENTRIES, walk
@@ -42,7 +41,7 @@ def check_snapshot(
                 size += loc.raw_length
             if size != e.size:
                 raise CorruptObject(f"size of {e.name!r} does not match its data")
-    present = {pid for pid in (pack_id_from_key(i.key) for i in repo.storage.list("data/")) if pid}
+    present = set(repo.packs())
     missing = needed - present
     if missing:
         raise CorruptObject(f"{len(missing)} pack(s) of this backup are missing")

@@ -34,21 +34,6 @@ class BlobEntry:
     raw_length: int
 
 
-def pack_key(pack_id: bytes) -> str:
-    h = pack_id.hex()
-    return f"data/{h[:2]}/{h}"
-
-
-def pack_id_from_key(key: str) -> bytes | None:
-    name = key.rsplit("/", 1)[-1]
-    if len(name) != 2 * ID_LEN:
-        return None
-    try:
-        return bytes.fromhex(name)
-    except ValueError:
-        return None
-
-
 def encode_header(entries: list[BlobEntry], salt: bytes | None = None) -> bytes:
     """A random salt first: no two packs are ever byte-identical, so a pack name is never
     shared by two writers (a killed run's leftover and a retry, a prune's repack and an

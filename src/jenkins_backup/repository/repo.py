@@ -18,33 +18,27 @@ from jenkins_backup.errors import (
     RepositoryError,
 )
 from jenkins_backup.repository import config as cfg
+from jenkins_backup.repository import layout
 from jenkins_backup.repository.codec import Codec
 from jenkins_backup.repository.index import Index, Location
+from jenkins_backup.repository.layout import Tombstone, pack_key
 from jenkins_backup.repository.pack import (
     TRAILER_SIZE,
     TREE,
     BlobEntry,
     decode_header,
-    pack_id_from_key,
-    pack_key,
     parse_trailer,
 )
 from jenkins_backup.repository.snapshot import (
-    PREFIX,
     Snapshot,
     SnapshotRef,
     decode_snapshot,
     encode_snapshot,
-    parse_key,
-    snapshot_key,
-    tombstone_key,
 )
 from jenkins_backup.repository.tree import Entry, decode_tree
-from jenkins_backup.storage.base import Storage
+from jenkins_backup.storage.base import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
-INDEX_PREFIX = "index/"
-CONDEMNED_PREFIX = "condemned/"  # packs prune will delete after the grace period
 MAX_INDEX_BYTES = 2 << 30
 _TREE_CACHE_BYTES = 64 << 20
 _DECODED_ENTRIES = 300_000  # roughly 100 MB of decoded entries at most
@@ -112,7 +106,7 @@ class Repository:
         with self._lock:
             if self._index is None:
                 index = Index()
-                keys = list(self._index_plain) or [i.key for i in self.storage.list(INDEX_PREFIX)]
+                keys = list(self._index_plain) or self.index_files()
                 self._load_index_files(index, keys)
                 self._index = index
                 self._tree_index = None
@@ -126,8 +120,7 @@ class Repository:
                 return self._index
             if self._tree_index is None:
                 index = Index()
-                keys = [i.key for i in self.storage.list(INDEX_PREFIX)]
-                self._load_index_files(index, keys, only_type=TREE, keep_plain=True)
+                self._load_index_files(index, self.index_files(), only_type=TREE, keep_plain=True)
                 self._tree_index = index
             return self._tree_index
 
@@ -143,7 +136,7 @@ class Repository:
             except ObjectNotFound:
                 return None  # removed by a concurrent prune after it was merged elsewhere
             plain = self.codec.unseal(sealed, MAX_INDEX_BYTES)
-            if self.codec.blob_id(plain).hex() != key.rsplit("/", 1)[-1]:
+            if self.codec.blob_id(plain).hex() != layout.object_name(key):
                 raise CorruptObject(f"index file {key} fails its hash check")
             return plain
 
@@ -156,7 +149,7 @@ class Repository:
                     self._index_plain[key] = plain
 
     def write_index(self, plain: bytes | memoryview) -> str:
-        key = INDEX_PREFIX + self.codec.blob_id(plain).hex()
+        key = layout.index_key(self.codec.blob_id(plain))
         self.storage.put(key, self.codec.seal(plain), create_only=True)
         return key
 
@@ -173,13 +166,13 @@ class Repository:
         with self._lock:
             if self._condemned_index is None:
                 index = Index()
-                for info in self.storage.list(CONDEMNED_PREFIX):
+                for key in self.condemned_lists():
                     try:
-                        plain = self.codec.unseal(self.storage.get(info.key), MAX_INDEX_BYTES)
+                        plain = self.codec.unseal(self.storage.get(key), MAX_INDEX_BYTES)
                     except ObjectNotFound:
                         continue  # resolved by a prune meanwhile
-                    if self.codec.blob_id(plain).hex() != info.key.rsplit("/", 1)[-1]:
-                        raise CorruptObject(f"{info.key} fails its hash check")
+                    if self.codec.blob_id(plain).hex() != layout.object_name(key):
+                        raise CorruptObject(f"{key} fails its hash check")
                     index.add_encoded(plain)
                 self._condemned_index = index
             return self._condemned_index
@@ -254,19 +247,47 @@ class Repository:
             raise CorruptObject(f"tree {tree_id.hex()[:16]} has the wrong length")
         return plain
 
+    # -- listings (keys as repository/layout.py spells them) --------------------------------
+
+    def packs(self) -> dict[bytes, ObjectInfo]:
+        """Every stored pack, by id, with its size and the store's time stamp."""
+        found: dict[bytes, ObjectInfo] = {}
+        for info in self.storage.list(layout.DATA):
+            pack_id = layout.pack_id_from_key(info.key)
+            if pack_id is not None:
+                found[pack_id] = info
+        return found
+
+    def index_files(self) -> list[str]:
+        """Keys of the index files, sorted."""
+        return sorted(i.key for i in self.storage.list(layout.INDEX))
+
+    def condemned_lists(self) -> list[str]:
+        """Keys of the condemned lists, sorted (oldest condemnation first)."""
+        return sorted(i.key for i in self.storage.list(layout.CONDEMNED))
+
+    def tombstones(self) -> list[Tombstone]:
+        """Every forgotten snapshot whose tombstone prune has not removed yet."""
+        found = (layout.parse_tombstone(i.key) for i in self.storage.list(layout.FORGOTTEN))
+        return sorted(t for t in found if t)
+
+    def stored_bytes(self) -> int:
+        """The size of everything the repository stores (not other files at its location)."""
+        return sum(i.size for p in layout.STORED for i in self.storage.list(p))
+
     # -- snapshots -------------------------------------------------------------------------
 
     def snapshot_refs(self) -> list[SnapshotRef]:
         """Every committed snapshot, oldest commit first; a number replaced later is hidden."""
-        refs = sorted(r for r in map(parse_key, (i.key for i in self.storage.list(PREFIX))) if r)
         newest: dict[int, SnapshotRef] = {}
-        for r in refs:
+        for r in self.all_snapshot_refs():
             newest[r.number] = r
         return sorted(newest.values())
 
     def all_snapshot_refs(self) -> list[SnapshotRef]:
         """Including replaced ones, which a backup deletes after committing their successor."""
-        return sorted(r for r in map(parse_key, (i.key for i in self.storage.list(PREFIX))) if r)
+        found = (layout.parse_snapshot_key(i.key) for i in self.storage.list(layout.SNAPSHOTS))
+        return sorted(r for r in found if r)
 
     def load_snapshot(self, ref: SnapshotRef) -> Snapshot:
         try:
@@ -285,7 +306,7 @@ class Repository:
         """Write the snapshot object: the single step that makes a backup visible."""
         plain = encode_snapshot(snap)
         snap_id = self.codec.blob_id(plain)
-        key = snapshot_key(snap.time_ns, snap.number, snap_id)
+        key = layout.snapshot_key(snap.time_ns, snap.number, snap_id)
         self.storage.put(key, self.codec.seal(plain), create_only=True)
         return SnapshotRef(snap.time_ns, snap.number, snap_id, key)
 
@@ -297,7 +318,7 @@ class Repository:
                 sealed = self.storage.get(r.key)
             except ObjectNotFound:
                 continue
-            self.storage.put(tombstone_key(time.time_ns(), r), sealed)
+            self.storage.put(layout.tombstone_key(time.time_ns(), r), sealed)
             self.storage.delete(r.key)
 
 
@@ -325,9 +346,8 @@ def find_orphans(
     known = index.packs()
     found: list[tuple[bytes, list[BlobEntry]]] = []
     oldest = time.time() - max_age if max_age is not None else None
-    for info in repo.storage.list("data/"):
-        pack_id = pack_id_from_key(info.key)
-        if pack_id is None or pack_id in known:
+    for pack_id, info in repo.packs().items():
+        if pack_id in known:
             continue
         if oldest is not None and info.mtime < oldest:
             continue

@@ -1,21 +1,18 @@
 """Snapshots: the small object whose creation commits a backup.
 
-Stored at ``snapshots/<commit time ns, 20 digits>-<number>-<id>`` so that a listing alone orders
-backups by commit time and names their numbers; the id is the hash of the plaintext, so the
-name is verified when the object is read.
+Its key (repository/layout.py) holds the commit time, the number and the id, so that a listing
+alone orders backups by commit time and names their numbers; the id is the hash of the
+plaintext, so the name is verified when the object is read.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from jenkins_backup.errors import CorruptObject
 
-PREFIX = "snapshots/"
-_KEY = re.compile(r"^snapshots/(\d{20})-(\d{1,19})-([0-9a-f]{64})$")
 MAX_SNAPSHOT_BYTES = 1 << 20
 _TEXT_FIELDS = ("scope", "hostname", "parent", "program", "source")
 
@@ -66,17 +63,6 @@ class SnapshotRef:
     key: str
 
 
-def snapshot_key(time_ns: int, number: int, snap_id: bytes) -> str:
-    return f"{PREFIX}{time_ns:020d}-{number}-{snap_id.hex()}"
-
-
-def parse_key(key: str) -> SnapshotRef | None:
-    m = _KEY.match(key)
-    if not m or int(m.group(1)) >= 2**63 or int(m.group(2)) >= 2**63:
-        return None  # not ours: times and numbers are signed 64-bit, like the operator's
-    return SnapshotRef(int(m.group(1)), int(m.group(2)), bytes.fromhex(m.group(3)), key)
-
-
 def encode_snapshot(s: Snapshot) -> bytes:
     doc = asdict(s)
     doc["v"] = 1
@@ -110,21 +96,3 @@ def decode_snapshot(data: bytes) -> Snapshot:
     ):
         raise CorruptObject("snapshot is malformed")
     return snap
-
-
-# Forgotten snapshots: ``forgotten/<forget time ns, 20 digits>-<snapshot key's name>``, holding
-# the snapshot object unchanged. Prune still honours them for a grace period (docs/FORMAT.md).
-FORGOTTEN = "forgotten/"
-
-
-def tombstone_key(forget_ns: int, ref: SnapshotRef) -> str:
-    return f"{FORGOTTEN}{forget_ns:020d}-{ref.key[len(PREFIX) :]}"
-
-
-def parse_tombstone(key: str) -> tuple[int, SnapshotRef] | None:
-    """(forget time ns, the forgotten snapshot's ref) from a tombstone key."""
-    name = key[len(FORGOTTEN) :] if key.startswith(FORGOTTEN) else ""
-    if len(name) < 22 or not name[:20].isdigit() or name[20] != "-":
-        return None
-    ref = parse_key(PREFIX + name[21:])
-    return (int(name[:20]), ref) if ref else None

@@ -16,7 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from jenkins_backup.repository.idtable import IdSet
 from jenkins_backup.repository.index import MAGIC, Index, encode_pack
-from jenkins_backup.repository.pack import DATA, TREE, BlobEntry, PackBuilder, pack_key
+from jenkins_backup.repository.layout import pack_key
+from jenkins_backup.repository.pack import DATA, TREE, BlobEntry, PackBuilder
 from jenkins_backup.repository.repo import Repository, find_orphans
 
 DATA_PACK_TARGET = 8 << 20
