@@ -39,6 +39,10 @@ class PruneBlocked(RepositoryError):
     """Prune found a reason not to delete anything (the repository is left as it was)."""
 
 
+class NoRestorableBackup(RepositoryError):
+    """Backups exist but none can be restored: never reported as an empty repository."""
+
+
 class SnapshotNotFound(RepositoryError):
     """The requested backup number does not exist."""
 

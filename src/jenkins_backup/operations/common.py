@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
-from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
+from jenkins_backup.errors import (
+    CorruptObject,
+    NoRestorableBackup,
+    ObjectNotFound,
+    RepositoryError,
+)
 from jenkins_backup.repository.crypto import codec_factory, config_factory
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef
+from jenkins_backup.repository.snapshot import PREFIX, Snapshot, SnapshotRef, parse_key
 from jenkins_backup.settings import Settings
 from jenkins_backup.storage.base import Storage
 from jenkins_backup.storage.factory import open_storage
@@ -29,6 +35,10 @@ def open_repository(settings: Settings, *, create: bool = False) -> Repository |
     if create:
         return Repository.open_or_create(storage, codecs, config_factory(settings.encryption_key))
     if not Repository.exists(storage):
+        # "No repository" means empty only: backups without their config are not an empty home.
+        count = sum(1 for info in storage.list(PREFIX) if parse_key(info.key))
+        if count:
+            raise RepositoryError(f"the repository has no config but {count} backup(s) exist")
         return None
     return Repository.open(storage, codecs)
 
@@ -44,26 +54,47 @@ def intact(repo: Repository, ref: SnapshotRef) -> Snapshot | None:
         return None
 
 
-def latest_intact(
-    repo: Repository, *, complete: bool = False
-) -> tuple[SnapshotRef, Snapshot] | None:
-    """The most recently committed intact backup: by commit time, not by number.
-
-    With ``complete``, also walk its trees and check that every object they reference exists
-    (one listing of the packs), so that a backup damaged anywhere is skipped with a warning.
-    """
+def latest_intact(repo: Repository) -> tuple[SnapshotRef, Snapshot] | None:
+    """The most recently committed backup whose snapshot and root tree read back (by commit
+    time, not by number): the backup's parent. Damaged ones are skipped with a warning."""
     for ref in reversed(repo.snapshot_refs()):
         snap = intact(repo, ref)
-        if snap is None:
-            continue
-        if complete:
-            try:
-                check_snapshot(repo, snap.tree)
-            except (CorruptObject, ObjectNotFound, RepositoryError) as exc:
-                log.warning("skipping damaged backup %d: %s", ref.number, exc)
-                continue
-        return ref, snap
+        if snap is not None:
+            return ref, snap
     return None
+
+
+@dataclass(frozen=True)
+class Restorable:
+    ref: SnapshotRef
+    snap: Snapshot
+    skipped: int  # newer backups skipped because they are damaged
+    files: int
+    bytes: int
+
+
+def latest_restorable(repo: Repository) -> Restorable | None:
+    """The newest backup that can be restored whole; None only when no backup exists at all.
+
+    Damaged newer backups are skipped with a warning (and counted). When backups exist and none
+    can be restored, that is an error, never "empty": the operator would start Jenkins empty,
+    and its next backups would age the real history out.
+    """
+    refs = repo.snapshot_refs()
+    reason = ""
+    for skipped, ref in enumerate(reversed(refs)):
+        try:
+            snap = repo.load_snapshot(ref)
+            files, total = check_snapshot(repo, snap.tree)
+        except (CorruptObject, ObjectNotFound, RepositoryError) as exc:
+            log.warning("skipping damaged backup %d: %s", ref.number, exc)
+            reason = reason or f"backup {ref.number}: {exc}"
+            continue
+        return Restorable(ref, snap, skipped, files, total)
+    if not refs:
+        return None
+    exist = "1 backup exists" if len(refs) == 1 else f"{len(refs)} backups exist"
+    raise NoRestorableBackup(f"{exist} but none can be restored: {reason}")
 
 
 def find_number(repo: Repository, number: int) -> SnapshotRef | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.restorer import Restorer, RestoreStats
 from jenkins_backup.errors import CorruptObject, RepositoryError, SnapshotNotFound
-from jenkins_backup.operations.common import find_number, latest_intact, open_repository
+from jenkins_backup.operations.common import find_number, latest_restorable, open_repository
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
 
@@ -22,6 +22,7 @@ class RestoreResult:
     number: int | None  # None: "latest" asked and there is no backup, nothing written
     stats: RestoreStats | None
     seconds: float
+    skipped: int = 0  # newer backups skipped because they are damaged ("latest" only)
 
 
 def restore(
@@ -37,12 +38,13 @@ def restore(
             return RestoreResult(None, None, 0.0)
         raise SnapshotNotFound(f"backup {number} does not exist (the repository is empty)")
     if number is None:
-        found = latest_intact(repo, complete=True)
+        found = latest_restorable(repo)
         if found is None:
             log.info("no backup to restore yet; nothing written")
             return RestoreResult(None, None, time.monotonic() - started)
-        snap = found[1]
+        snap, skipped, files, total = found.snap, found.skipped, found.files, found.bytes
     else:
+        skipped = 0
         ref = find_number(repo, number)
         if ref is None:
             raise SnapshotNotFound(f"backup {number} does not exist")
@@ -50,10 +52,10 @@ def restore(
             snap = repo.load_snapshot(ref)
         except (CorruptObject, RepositoryError) as exc:
             raise CorruptObject(f"backup {number} is damaged: {exc}") from exc
-    try:
-        files, total = check_snapshot(repo, snap.tree)
-    except CorruptObject as exc:
-        raise CorruptObject(f"backup {snap.number} is damaged: {exc}") from exc
+        try:
+            files, total = check_snapshot(repo, snap.tree)
+        except CorruptObject as exc:
+            raise CorruptObject(f"backup {snap.number} is damaged: {exc}") from exc
     log.info("restoring backup %d (%d files, %d bytes)", snap.number, files, total)
     stats = Restorer(repo, home, threads=settings.threads, progress=progress).run(snap.tree)
     # No sync: like tar -x, durability of the written files is left to the page cache; every
@@ -66,4 +68,4 @@ def restore(
         stats.files_unchanged,
         elapsed,
     )
-    return RestoreResult(snap.number, stats, elapsed)
+    return RestoreResult(snap.number, stats, elapsed, skipped)
