@@ -12,10 +12,11 @@ from jenkins_backup.errors import (
     ObjectNotFound,
     RepositoryError,
 )
+from jenkins_backup.repository import layout
 from jenkins_backup.repository.crypto import codec_factory, config_factory
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.snapshot import PREFIX, Snapshot, SnapshotRef, parse_key
+from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef
 from jenkins_backup.settings import Settings
 from jenkins_backup.storage.base import Storage
 from jenkins_backup.storage.factory import open_storage
@@ -36,7 +37,9 @@ def open_repository(settings: Settings, *, create: bool = False) -> Repository |
         return Repository.open_or_create(storage, codecs, config_factory(settings.encryption_key))
     if not Repository.exists(storage):
         # "No repository" means empty only: backups without their config are not an empty home.
-        count = sum(1 for info in storage.list(PREFIX) if parse_key(info.key))
+        count = sum(
+            1 for info in storage.list(layout.SNAPSHOTS) if layout.parse_snapshot_key(info.key)
+        )
         if count:
             raise RepositoryError(f"the repository has no config but {count} backup(s) exist")
         return None
