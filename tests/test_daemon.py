@@ -119,10 +119,17 @@ def _numbers(env: dict[str, str]) -> list[int]:
 
 
 def _status(rundir: Path) -> dict[str, float]:
+    """The backups' counts and the last failed number, from the runtime directory."""
     try:
-        return dict(json.loads((rundir / "status.json").read_text()))
+        doc = json.loads((rundir / "status.json").read_text())
     except (OSError, ValueError):
         return {}
+    backups = doc["counts"].get("backup", {})
+    return {
+        "successes": backups.get("success", 0),
+        "failures": backups.get("failure", 0),
+        "last_failure_number": doc["last_failure_number"],
+    }
 
 
 def _running(rundir: Path) -> list[str]:
@@ -202,13 +209,14 @@ def test_metrics(
     before = time.time()
     run_cli("backup", "1", env=env, check=True)
     run_cli("backup", "2", env=env, check=True)
-    broken = {**env, "BACKUP_REPOSITORY": str(tmp_path / "a-file")}
-    (tmp_path / "a-file").write_text("")
-    assert run_cli("backup", "3", env=broken).returncode == 1
     after = time.time()
+    # A failure before the daemon started is not this container's (not counted).
+    no_home = {**env, "JENKINS_HOME": str(tmp_path / "no-such-home")}
+    assert run_cli("backup", "3", env=no_home).returncode != 0
 
     daemon = Daemon(tmp_path, {**env, "BACKUP_SHUTDOWN_GRACE": "0"})
     daemons.append(daemon)
+    wait_for(lambda: daemon.metrics()["jenkins_backup_repository_up"] == 1, "a refresh")
     m = daemon.metrics()
     info = json.loads(run_cli("list", "--json", env=env, check=True).stdout)[-1]
     repo = Path(env["BACKUP_REPOSITORY"])
@@ -217,21 +225,31 @@ def test_metrics(
         for p in repo.rglob("*")
         if p.is_file() and p.relative_to(repo).parts[0] != "tmp"
     )
-    assert m["jenkins_backup_last_success_number"] == 2
-    assert before <= m["jenkins_backup_last_success_timestamp_seconds"] <= after
-    assert 0 < m["jenkins_backup_last_duration_seconds"] < after - before
-    assert m["jenkins_backup_last_bytes_added"] == info["bytes_added"]
-    assert m["jenkins_backup_last_files"] == info["files"] > 100
-    assert m["jenkins_backup_backups"] == 2
+    assert m["jenkins_backup_latest_backup_number"] == 2
+    assert before <= m["jenkins_backup_latest_backup_timestamp_seconds"] <= after
+    assert 0 < m["jenkins_backup_latest_backup_duration_seconds"] < after - before
+    assert m["jenkins_backup_latest_backup_added_bytes"] == info["bytes_added"]
+    assert m["jenkins_backup_latest_backup_files"] == info["files"] > 100
+    assert m["jenkins_backup_repository_backups"] == 2
     assert m["jenkins_backup_repository_size_bytes"] == size
-    assert m["jenkins_backup_repository_up"] == 1
-    assert m["jenkins_backup_failures_total"] == 1
-    assert before <= m["jenkins_backup_last_failure_timestamp_seconds"] <= after
-    assert m["jenkins_backup_running"] == 0
+    assert m['jenkins_backup_backups_total{result="failure"}'] == 0
+    assert m['jenkins_backup_backups_total{result="success"}'] == 0
+    # The last failure is a fact about the repository's backups, whoever ran it.
+    assert after <= m["jenkins_backup_last_backup_failure_timestamp_seconds"] <= time.time()
+    assert m["jenkins_backup_backups_running"] == 0
 
-    # Failures of backups exec'd later show at the next scrape.
-    assert run_cli("backup", "3", env=broken).returncode == 1
-    assert daemon.metrics()["jenkins_backup_failures_total"] == 2
+    # Backups exec'd in the container later show at the next scrape, with their durations.
+    started = time.time()
+    run_cli("backup", "3", env=env, check=True)
+    assert run_cli("backup", "4", env=no_home).returncode != 0
+    ended = time.time()
+    m = daemon.metrics()
+    assert m['jenkins_backup_backups_total{result="success"}'] == 1
+    assert m['jenkins_backup_backups_total{result="failure"}'] == 1
+    assert m["jenkins_backup_backup_duration_seconds_count"] == 2
+    assert 0 < m["jenkins_backup_backup_duration_seconds_sum"] < ended - started
+    assert m['jenkins_backup_backup_duration_seconds_bucket{le="+Inf"}'] == 2
+    assert started <= m["jenkins_backup_last_backup_failure_timestamp_seconds"] <= ended
     daemon.terminate()
     assert daemon.wait() == 0
 

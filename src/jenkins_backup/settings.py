@@ -6,15 +6,16 @@ handed to the storage layer as a mapping.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jenkins_backup.engine.scope import Scope
 from jenkins_backup.errors import UsageError
+from jenkins_backup.storage.factory import local_path
 
 DEFAULT_TIMEOUT = 3600.0
 # Commands that only read a little (the operator's getLatestAction, list) give up sooner: a dead
@@ -63,8 +64,9 @@ class Settings:
     interval: float | None = None  # daemon: back up on this schedule (standalone mode)
     metrics_port: int = 9180
     metrics_address: str = "0.0.0.0"
-    # Where backup commands leave pid and status files for the daemon (same container).
-    runtime_dir: str = field(default_factory=lambda: default_runtime_dir(os.getuid()))
+    # Where backup commands leave pid and status files for the daemon (same container); None:
+    # nowhere (the daemon then knows only its own runs). load() derives it from the repository.
+    runtime_dir: str | None = None
     # Daemon on SIGTERM: how long to wait for the operator's backup before pod deletion.
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     prune_interval: float = DEFAULT_PRUNE_INTERVAL  # daemon: retention schedule
@@ -83,9 +85,27 @@ class Settings:
         return self.jenkins_home
 
 
-def default_runtime_dir(uid: int) -> str:
-    """Per user, so that two users of one machine never share (or fight over) it."""
-    return os.path.join(tempfile.gettempdir(), f"jenkins-backup-{uid}")
+RUNTIME_DIR_NAME = ".runtime"
+
+
+def default_runtime_dir(repository: str | None, env: Mapping[str, str], uid: int) -> str | None:
+    """One runtime directory per repository, never one shared by all of a user's repositories.
+
+    A local repository keeps it inside (group-writable like the repository, so that another UID
+    of group 0 shares it): no temporary directory is needed, which a read-only root file system
+    with no writable /tmp does not have. Object storage has it in TMPDIR, per user and
+    repository, when TMPDIR (or /tmp) is writable; otherwise there is none.
+    """
+    if not repository:
+        return None
+    path = local_path(repository)
+    if path is not None:
+        return os.path.join(os.path.abspath(path), RUNTIME_DIR_NAME)
+    tmp = env.get("TMPDIR") or "/tmp"
+    if not (os.path.isdir(tmp) and os.access(tmp, os.W_OK | os.X_OK)):
+        return None
+    digest = hashlib.sha256(repository.encode()).hexdigest()[:16]
+    return os.path.join(tmp, f"jenkins-backup-{uid}-{digest}")
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -247,8 +267,11 @@ def load(
     ):
         if env.get(var):
             given[name] = env[var]
+    location = repository_location(repository, env)
+    if "runtime_dir" not in given:
+        given["runtime_dir"] = default_runtime_dir(location, env, os.getuid())
     return Settings(
-        repository=repository_location(repository, env),
+        repository=location,
         jenkins_home=jenkins_home or env.get("JENKINS_HOME") or None,
         scope=Scope(
             profile=scope or env.get("BACKUP_SCOPE") or Scope.profile,

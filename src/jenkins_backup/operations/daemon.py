@@ -29,7 +29,7 @@ from jenkins_backup.operations import activity
 from jenkins_backup.operations.backup import STALE_TMP_AGE, backup
 from jenkins_backup.operations.common import storage_for
 from jenkins_backup.operations.latest import latest
-from jenkins_backup.operations.metrics import BackupMetrics, serve
+from jenkins_backup.operations.metrics import BackupMetrics, Health, serve
 from jenkins_backup.operations.prune import prune
 from jenkins_backup.settings import Settings
 
@@ -62,8 +62,15 @@ def run(settings: Settings, stop: threading.Event) -> DaemonResult:
     if settings.interval is not None:
         settings.require_home()
     metrics = BackupMetrics(settings)
-    server, port = serve(metrics, settings.metrics_address, settings.metrics_port)
+    # A refresh is bounded like a command (the same store calls); a few of its periods on top.
+    health = Health(metrics, settings.timeout + 4 * METRICS_REFRESH)
+    server, port = serve(metrics, health, settings.metrics_address, settings.metrics_port)
     log.info("metrics on http://%s:%d/metrics", settings.metrics_address, port)
+    if settings.runtime_dir is None:
+        log.warning(
+            "no runtime directory (object storage and no writable TMPDIR): the metrics count "
+            "only the daemon's own backups, and SIGTERM waits only the settle window"
+        )
     for task in maintenance_tasks(settings, metrics):
         threading.Thread(
             target=_repeat, args=(task, stop, metrics), name=task.name, daemon=True
@@ -71,14 +78,16 @@ def run(settings: Settings, stop: threading.Event) -> DaemonResult:
     try:
         if settings.interval is None:
             log.info("operator mode: waiting for the operator's backup commands")
-            _wait(stop)
+            _wait(stop, health)
             stopped_at = time.time()
             log.info("stopping: waiting up to %gs for a last backup", settings.shutdown_grace)
+            health.expect(settings.shutdown_grace + settings.timeout)
             _linger(settings, stopped_at, settings.shutdown_grace)
             result = DaemonResult(0, 0)
         else:
             log.info("standalone mode: a backup every %gs", settings.interval)
-            result = Standalone(settings, metrics).run(stop)
+            result = Standalone(settings, metrics, health).run(stop)
+            health.expect(settings.timeout)
             _linger(settings, time.time(), 0.0)
     finally:
         server.shutdown()
@@ -122,34 +131,40 @@ def sweep(settings: Settings) -> int:
 class Standalone:
     """The operator's numbering, run by the daemon itself."""
 
-    def __init__(self, settings: Settings, metrics: BackupMetrics) -> None:
+    def __init__(self, settings: Settings, metrics: BackupMetrics, health: Health) -> None:
         assert settings.interval is not None
         self.settings = settings
         self.interval = settings.interval
         self.metrics = metrics
+        self.health = health
         self.last: int | None = None  # the CR's status.lastBackup; None until read
         self.backups = 0
         self.failures = 0
 
     def run(self, stop: threading.Event) -> DaemonResult:
         due = time.monotonic() + self.interval
-        while not stop.wait(max(0.0, due - time.monotonic())):
+        while not _wait_until(stop, due, self.health):
             self.tick()
             due += self.interval
             if due <= time.monotonic():  # a backup longer than the interval: skip, don't pile up
                 due = time.monotonic() + self.interval
         log.info("stopping: one last backup")
+        self.health.expect(self.settings.timeout)
         self.tick()
         return DaemonResult(self.backups, self.failures)
 
     def tick(self) -> bool:
         """One backup with the pending number; False (logged, nothing changed) on failure."""
         number = None
+        runtime_dir, memory = self.settings.runtime_dir, self.metrics.memory
+        self.health.expect(self.settings.timeout)  # the deadline below bounds the backup
         try:
-            with _deadline(self.settings.timeout):
-                number = self._pending()
-                with activity.tracking(self.settings.runtime_dir, number):
-                    backup(self.settings, number)
+            with (
+                _deadline(self.settings.timeout),
+                activity.tracking(runtime_dir, "backup", announce=True, memory=memory) as run,
+            ):
+                number = run.number = self._pending()
+                run.warnings = activity.warnings_from(backup(self.settings, number))
         except (BackupError, OSError) as exc:
             self._failed(number, str(exc))
             return False
@@ -166,11 +181,7 @@ class Standalone:
     def _pending(self) -> int:
         """lastBackup + 1; lastBackup is read from the repository once (none counts as 0)."""
         if self.last is None:
-            try:
-                self.last = max(latest(self.settings), 0)
-            except BaseException:
-                activity.record(self.settings.runtime_dir, 0, time.time(), ok=False)
-                raise
+            self.last = max(latest(self.settings), 0)
         return self.last + 1
 
     def _failed(self, number: int | None, why: str) -> None:
@@ -215,9 +226,19 @@ def _repeat(task: Periodic, stop: threading.Event, metrics: BackupMetrics) -> No
             return
 
 
-def _wait(stop: threading.Event) -> None:
-    while not stop.wait(1.0):  # a bounded wait keeps signal handlers responsive
-        pass
+def _wait(stop: threading.Event, health: Health) -> None:
+    _wait_until(stop, float("inf"), health)
+
+
+def _wait_until(stop: threading.Event, due: float, health: Health) -> bool:
+    """Wait until ``due`` (monotonic) or the stop; True if stopped. Beats for the liveness."""
+    while True:
+        health.expect()
+        left = due - time.monotonic()
+        if left <= 0:
+            return stop.is_set()
+        if stop.wait(min(left, 1.0)):  # a bounded wait keeps signal handlers responsive
+            return True
 
 
 def _linger(settings: Settings, stopped_at: float, settle: float) -> None:

@@ -42,7 +42,7 @@ from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats
 from jenkins_backup.settings import Settings
-from jenkins_backup.storage.factory import open_storage
+from jenkins_backup.storage.factory import local_path, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,17 @@ def _import(
     return ImportOutcome(ref.number, ref.name, IMPORTED, "", stats.files)
 
 
+def _beside(settings: Settings) -> str | None:
+    """A local repository's own tmp/ (no temporary directory needed; every listing skips it);
+    None (TMPDIR) for object storage."""
+    path = local_path(settings.require_repository())
+    if path is None:
+        return None
+    work = os.path.join(path, "tmp")
+    os.makedirs(work, exist_ok=True)
+    return work
+
+
 def _archive(
     repo: Repository,
     settings: Settings,
@@ -182,7 +193,9 @@ def _archive(
 ) -> tuple[bytes, SnapshotStats]:
     """Extract the archive into a private directory and archive that; return (tree, stats)."""
     started = time.monotonic()
-    tmp = os.fsencode(tempfile.mkdtemp(prefix="jenkins-backup-import-", dir=work_dir))
+    tmp = os.fsencode(
+        tempfile.mkdtemp(prefix="jenkins-backup-import-", dir=work_dir or _beside(settings))
+    )
     try:
         home = os.path.join(tmp, b"home")
         os.mkdir(home, 0o700)

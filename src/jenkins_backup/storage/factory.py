@@ -11,6 +11,18 @@ from jenkins_backup.storage.cloud import TransferOptions
 from jenkins_backup.storage.local import LocalStorage
 
 
+def local_path(location: str) -> str | None:
+    """The directory of a local repository (a path or file:// URL); None for object storage."""
+    if "://" not in location:
+        return location
+    parsed = urlparse(location)
+    if parsed.scheme != "file":
+        return None
+    if parsed.netloc not in ("", "localhost"):
+        raise UsageError(f"file:// URL must not name a host: {location}")
+    return unquote(parsed.path)
+
+
 def open_storage(
     location: str,
     environ: Mapping[str, str] | None = None,
@@ -27,13 +39,10 @@ def open_storage(
     hundreds of milliseconds, which every command would otherwise pay at start-up.
     """
     env: Mapping[str, str] = environ if environ is not None else {}
-    if "://" not in location:
-        return LocalStorage(location)
+    path = local_path(location)
+    if path is not None:
+        return LocalStorage(path)
     parsed = urlparse(location)
-    if parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise UsageError(f"file:// URL must not name a host: {location}")
-        return LocalStorage(unquote(parsed.path))
     if parsed.scheme == "s3":
         from jenkins_backup.storage.s3 import S3Storage
 

@@ -28,12 +28,33 @@ from jenkins_backup.processes import pid_alive
 from jenkins_backup.storage.base import ObjectInfo, Storage
 
 _TMP = "tmp"
+# Group-writable, so that any UID of the creator's group shares the repository: OpenShift runs
+# pods under an arbitrary UID whose group is 0, the image's user 1000 has group 0 too. The
+# set-group-ID bit keeps new objects in the directory's group (a volume's fsGroup).
+FILE_MODE = 0o664
+DIR_MODE = 0o2775
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO planted where an object belongs must not hang the reader at open.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # A temp file's name: host, pid, 32 hex digits (see ``put``); nothing else is ever swept.
 _TMP_NAME = re.compile(r"([^./]+)\.([0-9]{1,7})\.[0-9a-f]{32}")
+
+
+def _make_group_dirs(path: str) -> None:
+    """``os.makedirs`` that gives the directories it creates DIR_MODE, whatever the umask."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent != path:
+        _make_group_dirs(parent)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+        return
+    os.chmod(path, DIR_MODE)
 
 
 class LocalStorage(Storage):
@@ -71,7 +92,7 @@ class LocalStorage(Storage):
             if not create:
                 raise
             try:
-                os.makedirs(self.root, exist_ok=True)
+                _make_group_dirs(self.root)
                 fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError as exc:
                 raise StorageError(f"cannot create {self.root}: {exc.strerror}") from exc
@@ -91,9 +112,14 @@ class LocalStorage(Storage):
             except FileNotFoundError:
                 if not create:
                     raise
-                with contextlib.suppress(FileExistsError):  # a concurrent writer made it
-                    os.mkdir(name, 0o755, dir_fd=parent)
+                made = True
+                try:
+                    os.mkdir(name, DIR_MODE, dir_fd=parent)
+                except FileExistsError:  # a concurrent writer made it
+                    made = False
                 child = os.open(name, _DIR_FLAGS, dir_fd=parent)
+                if made:
+                    os.fchmod(child, DIR_MODE)  # whatever the umask
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 if self._is_link(parent, name):
@@ -164,8 +190,9 @@ class LocalStorage(Storage):
         name: str,
     ) -> bool:
         try:
-            fd = os.open(tmp, _WRITE_FLAGS, 0o644, dir_fd=tmpdir)
+            fd = os.open(tmp, _WRITE_FLAGS, FILE_MODE, dir_fd=tmpdir)
             try:
+                os.fchmod(fd, FILE_MODE)  # whatever the umask
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]

@@ -24,8 +24,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     number = commands.backup_number(args.number)
     bar = progress("backup")
     try:
-        with activity.tracking(settings.runtime_dir, number):  # seen by the daemon
-            backup(settings, number, bar)
+        # Seen by the daemon: the pid file while it runs, then the outcome (metrics).
+        with activity.tracking(settings.runtime_dir, "backup", number, announce=True) as run:
+            run.warnings = activity.warnings_from(backup(settings, number, bar))
     finally:
         bar.close()
     return 0

@@ -23,7 +23,9 @@ def register(sub: Any) -> None:
         "--all", metavar="SOURCE", help="every numbered archive in a directory or storage URL"
     )
     p.add_argument(
-        "--work-dir", help="where archives are extracted while imported (default: TMPDIR)"
+        "--work-dir",
+        help="where archives are extracted while imported "
+        "(default: a local repository's tmp/, else TMPDIR)",
     )
     commands.common_options(p)
     p.set_defaults(run=run)

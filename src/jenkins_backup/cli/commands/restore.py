@@ -20,12 +20,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations import activity
     from jenkins_backup.operations.restore import restore  # lazy: start-up time
 
     number = None if args.number == "latest" else commands.backup_number(args.number)
     bar = progress("restore")
     try:
-        restore(settings, number, bar)
+        with activity.tracking(settings.runtime_dir, "restore", number or 0) as run:  # metrics
+            result = restore(settings, number, bar)
+            run.warnings = activity.warnings_from(result)
     finally:
         bar.close()
     return 0

@@ -24,10 +24,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations import activity
     from jenkins_backup.operations.verify import verify  # lazy: start-up time
 
     number = commands.backup_number(args.number) if args.number is not None else None
-    result = verify(settings, number, quick=args.quick)
+    with activity.tracking(settings.runtime_dir, "verify", number or 0) as run:  # metrics
+        result = verify(settings, number, quick=args.quick)
+        run.warnings = {"damaged_backups_found": len(result.damaged)}
+        if result.problems:
+            run.result = "damaged"
     mode = "quick" if args.quick else "full"
     if result.problems:
         for problem in result.problems:
