@@ -351,7 +351,7 @@ def _quietly(fn: Callable[[], None]) -> None:
 # names the results use; a result without the field reports none.
 WARNING_FIELDS: Mapping[str, tuple[str, ...]] = {
     "unreadable_files": ("unreadable_files", "unreadable"),
-    "damaged_backups_skipped": ("damaged_skipped", "skipped_damaged"),
+    "damaged_backups_skipped": ("damaged_skipped", "skipped_damaged", "skipped"),
     "damaged_backups_found": ("damaged",),
 }
 
