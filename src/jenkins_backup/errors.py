@@ -49,3 +49,16 @@ class SnapshotNotFound(RepositoryError):
 
 class UnsafePath(BackupError):
     """A path from the repository would escape the restore target."""
+
+
+class ShrinkRefused(BackupError):
+    """A backup would replace far more data than it holds: refused unless allowed."""
+
+
+class PartialBackup(BackupError):
+    """The backup was committed but lacks entries it could not read, and strictness was asked
+    for (exit 3, as restic does). ``result`` is the committed backup's result."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result

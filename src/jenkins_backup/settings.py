@@ -70,6 +70,10 @@ class Settings:
     # Daemon on SIGTERM: how long to wait for the operator's backup before pod deletion.
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     prune_interval: float = DEFAULT_PRUNE_INTERVAL  # daemon: retention schedule
+    # Backup: accept a scope that lost more than half of the newest backup (the shrink guard).
+    allow_shrink: bool = False
+    # Backup: a backup missing unreadable files fails (exit 3) after it is committed.
+    strict: bool = False
 
     def require_repository(self) -> str:
         if not self.repository:
@@ -130,6 +134,15 @@ def _seconds(name: str, value: str) -> float:
         return 0.0 if float(value) == 0 else _positive_float(name, value)
     except ValueError:
         return _positive_float(name, value)  # raises the usual message
+
+
+def _boolean(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in ("true", "yes", "1", "on"):
+        return True
+    if word in ("false", "no", "0", "off", ""):
+        return False
+    raise UsageError(f"{name} must be true or false, not {value!r}")
 
 
 def _positive_int(name: str, value: str) -> int:
@@ -233,6 +246,8 @@ def load(
     keep: Mapping[str, str | None] | None = None,
     interval: str | None = None,
     metrics_port: str | None = None,
+    allow_shrink: bool = False,
+    strict: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build settings: flags win over the environment.
@@ -261,6 +276,12 @@ def load(
     ):
         if env.get(var):
             given[name] = parse(var, env[var])
+    for name, var, flag in (
+        ("allow_shrink", "BACKUP_ALLOW_SHRINK", allow_shrink),
+        ("strict", "BACKUP_STRICT", strict),
+    ):
+        if flag or env.get(var):
+            given[name] = flag or _boolean(var, env[var])
     for name, var in (
         ("metrics_address", "BACKUP_METRICS_ADDRESS"),
         ("runtime_dir", "BACKUP_RUNTIME_DIR"),

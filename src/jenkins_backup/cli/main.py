@@ -1,6 +1,7 @@
 """Entry point: parse arguments, load settings, run one operation, map errors to exit codes.
 
-Exit codes: 0 success, 1 failure, 2 usage error. The last stderr line of a failure is one short,
+Exit codes: 0 success, 1 failure, 2 usage error, 3 a backup committed without some unreadable
+files when BACKUP_STRICT asked for a complete one. The last stderr line of a failure is one short,
 stable sentence: the operator embeds it in its own error and stops after 10 identical ones.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from jenkins_backup import __version__
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import setup_logging
-from jenkins_backup.errors import BackupError, UsageError
+from jenkins_backup.errors import BackupError, PartialBackup, UsageError
 from jenkins_backup.settings import QUICK_TIMEOUT
 
 log = logging.getLogger("jenkins_backup")
@@ -84,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"jenkins-backup: usage error: {exc}", file=sys.stderr)
         return 2
+    except PartialBackup as exc:
+        print(f"jenkins-backup: error: {exc}", file=sys.stderr)
+        return 3
     except BackupError as exc:
         print(f"jenkins-backup: error: {exc}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from jenkins_backup.engine.scope import Scope
 from jenkins_backup.errors import BackupError
 from jenkins_backup.repository.pack import DATA, TREE
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.snapshot import SnapshotStats
+from jenkins_backup.repository.snapshot import MAX_UNREADABLE_PATHS, SnapshotStats, Unreadable
 from jenkins_backup.repository.tree import (
     DIR,
     FILE,
@@ -35,6 +35,7 @@ from jenkins_backup.repository.tree import (
     stored_subtree,
     unchanged_file,
 )
+from jenkins_backup.repository.walk import MAX_DEPTH, MAX_ENTRIES
 from jenkins_backup.repository.writer import BlobWriter
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class _Dir:
     clean: bool = False  # identical to the parent snapshot's tree
     wanted: bool = True  # False: walked only because an include pattern lies below
     nonempty: bool = False
+    depth: int = 0  # path components below JENKINS_HOME
 
 
 # A changed file: (path, name, path relative to the home, size).
@@ -93,6 +95,9 @@ class _Counters:
     files_read: int = 0
     bytes_read: int = 0
     warnings: int = 0
+    entries: int = 0  # stored, over all trees: restore refuses more than MAX_ENTRIES
+    unreadable: int = 0
+    unreadable_paths: list[str] = field(default_factory=list)
 
 
 class Archiver:
@@ -117,7 +122,10 @@ class Archiver:
         self._c = _Counters()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="read")
 
-    def run(self, home: bytes, parent_tree: bytes | None) -> tuple[bytes, SnapshotStats]:
+    def run(
+        self, home: bytes, parent_tree: bytes | None
+    ) -> tuple[bytes, SnapshotStats, Unreadable]:
+        """Store the home: (root tree id, stats, what could not be read and is missing)."""
         try:
             st = os.stat(home)
         except OSError as exc:
@@ -142,11 +150,22 @@ class Archiver:
             bytes_read=c.bytes_read,
             warnings=c.warnings,
         )
-        return root.entry.subtree, stats
+        unreadable = Unreadable(c.unreadable, tuple(c.unreadable_paths))
+        return root.entry.subtree, stats, unreadable
 
     def warn(self, msg: str, *args: object) -> None:
         with self._lock:
             self._c.warnings += 1
+        log.warning(msg, *args)
+
+    def skip(self, rel: bytes, msg: str, *args: object) -> None:
+        """Warn about an entry in scope that this backup will not hold (recorded in it)."""
+        with self._lock:
+            c = self._c
+            c.warnings += 1
+            c.unreadable += 1
+            if len(c.unreadable_paths) < MAX_UNREADABLE_PATHS:
+                c.unreadable_paths.append(os.fsdecode(rel))
         log.warning(msg, *args)
 
     def _parent_entries(self, tree_id: bytes | None) -> dict[bytes, Obj]:
@@ -157,7 +176,7 @@ class Archiver:
     def _walk(self, home: bytes, st: os.stat_result, parent_tree: bytes | None) -> _Dir:
         """Depth first with an explicit stack (no recursion limit): a directory is closed once
         all its subdirectories are, so the queue of directories to finish is children first."""
-        root = self._open(home, b"", b"", st, parent_tree)
+        root = self._open(home, b"", b"", st, parent_tree, 0)
         if root is None:
             raise BackupError(f"cannot list JENKINS_HOME {os.fsdecode(home)}")
         stack = [root]
@@ -167,7 +186,9 @@ class Archiver:
                 self._close(stack.pop())
                 continue
             sub = node.subdirs.pop()
-            child = self._open(sub.path, sub.rel, sub.name, sub.st, stored_subtree(sub.stored))
+            child = self._open(
+                sub.path, sub.rel, sub.name, sub.st, stored_subtree(sub.stored), node.depth + 1
+            )
             if child is not None:
                 child.parent_obj = sub.stored
                 child.wanted = sub.wanted
@@ -176,7 +197,13 @@ class Archiver:
         return root
 
     def _open(
-        self, path: bytes, rel: bytes, name: bytes, st: os.stat_result, parent_tree: bytes | None
+        self,
+        path: bytes,
+        rel: bytes,
+        name: bytes,
+        st: os.stat_result,
+        parent_tree: bytes | None,
+        depth: int,
     ) -> _Dir | None:
         """List a directory and sort its entries by type; None if it cannot be listed."""
         try:
@@ -186,10 +213,10 @@ class Archiver:
             self.warn("directory vanished during backup: %s", _show(rel))
             return None
         except OSError as exc:
-            self.warn("cannot list %s: %s (skipped)", _show(rel), exc.strerror)
+            self.skip(rel, "cannot list %s: %s (skipped)", _show(rel), exc.strerror)
             return None
         parent = self._parent_entries(parent_tree)
-        node = _Dir(name, st, parent_tree, len(parent))
+        node = _Dir(name, st, parent_tree, len(parent), depth=depth)
         check = self.scope.needs_check(rel)
         for de in listing:
             cname = de.name
@@ -199,7 +226,7 @@ class Archiver:
             except FileNotFoundError:
                 continue  # vanished between listing and stat: not in this backup
             except OSError as exc:
-                self.warn("cannot stat %s: %s (skipped)", _show(crel), exc.strerror)
+                self.skip(crel, "cannot stat %s: %s (skipped)", _show(crel), exc.strerror)
                 continue
             mode = cst.st_mode
             if stat.S_ISREG(mode):
@@ -244,6 +271,14 @@ class Archiver:
     ) -> None:
         if check and not self.scope.descend(rel):
             return
+        if node.depth >= MAX_DEPTH:
+            self.skip(
+                rel,
+                "%s lies deeper than %d directories, more than a restore accepts: skipped",
+                _show(rel),
+                MAX_DEPTH,
+            )
+            return
         wanted = not check or self.scope.wants(rel, True)
         node.subdirs.append(_Sub(path, name, rel, st, stored, wanted))
 
@@ -262,7 +297,7 @@ class Archiver:
         try:
             target = os.readlink(path)
         except OSError as exc:
-            self.warn("cannot read link %s: %s (skipped)", _show(rel), exc.strerror)
+            self.skip(rel, "cannot read link %s: %s (skipped)", _show(rel), exc.strerror)
             return
         link = Entry(name, SYMLINK, stat.S_IMODE(st.st_mode), st.st_mtime_ns, target=target)
         node.items.append((name, stored if stored_as(stored, link) else link))
@@ -319,7 +354,7 @@ class Archiver:
             if not os.path.lexists(path):
                 self.warn("file vanished during backup: %s", _show(rel))
             else:
-                self.warn("cannot read %s: %s (skipped)", _show(rel), exc)
+                self.skip(rel, "cannot read %s: %s (skipped)", _show(rel), exc)
             return None
         if r.changed:
             self.warn("file changed while being read: %s (stored as read)", _show(rel))
@@ -366,6 +401,12 @@ class Archiver:
                 else:
                     named.append((name, stored))
         node.reads = []
+        self._c.entries += len(named)
+        if self._c.entries > MAX_ENTRIES:
+            raise BackupError(
+                f"JENKINS_HOME holds more than {MAX_ENTRIES} entries in scope, "
+                "more than a restore accepts"
+            )
         clean = clean and len(named) == node.parent_count
         node.items = []
         node.nonempty = bool(named)

@@ -10,16 +10,19 @@ from dataclasses import dataclass
 
 from jenkins_backup import __version__
 from jenkins_backup.engine.progress import Progress
+from jenkins_backup.errors import PartialBackup
 from jenkins_backup.operations.common import latest_intact, open_repository
 from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.operations.prune import after_backup
-from jenkins_backup.repository.snapshot import Snapshot
+from jenkins_backup.operations.shrink import check_shrink
+from jenkins_backup.repository.snapshot import Snapshot, Unreadable
 from jenkins_backup.settings import Settings
 from jenkins_backup.units import human_size
 
 log = logging.getLogger(__name__)
 # Temp files of writers that died are swept after this long (live writers finish far sooner).
 STALE_TMP_AGE = 3600.0
+_SHOWN = 5  # unreadable paths named in the log (the snapshot records more)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class BackupResult:
     snapshot: Snapshot
     replaced: int  # older backups with the same number that this one superseded
     seconds: float
+
+    @property
+    def unreadable(self) -> Unreadable:
+        """Entries in scope this backup could not read, so does not hold."""
+        return self.snapshot.unreadable
 
 
 def backup(settings: Settings, number: int, progress: Progress | None = None) -> BackupResult:
@@ -40,7 +48,10 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         log.info("removed %d leftover temporary file(s) of interrupted runs", swept)
     parent = latest_intact(repo)
     parent_tree = parent[1].tree if parent else None
-    tree, stats = archive(repo, settings, home, settings.scope, parent_tree, progress, started)
+    tree, stats, unreadable = archive(
+        repo, settings, home, settings.scope, parent_tree, progress, started
+    )
+    check_shrink(parent[1] if parent else None, stats, allowed=settings.allow_shrink)
     snap = Snapshot(
         number=number,
         time_ns=time.time_ns(),
@@ -51,6 +62,7 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         stats=stats,
         program=f"jenkins-backup {__version__}",
         source="backup",
+        unreadable=unreadable,
     )
     _, replaced = commit_replacing(repo, snap)
     after_backup(settings, repo)  # retention, when a policy is set
@@ -63,4 +75,22 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         human_size(stats.bytes_added),
         elapsed,
     )
-    return BackupResult(number, snap, replaced, elapsed)
+    result = BackupResult(number, snap, replaced, elapsed)
+    if unreadable.count:
+        shown = ", ".join(unreadable.paths[:_SHOWN])
+        more = ", ..." if unreadable.count > _SHOWN else ""
+        log.warning(
+            "backup %d lacks %d unreadable entr%s: %s%s",
+            number,
+            unreadable.count,
+            "y" if unreadable.count == 1 else "ies",
+            shown,
+            more,
+        )
+        if settings.strict:
+            raise PartialBackup(
+                f"backup {number} was committed without {unreadable.count} unreadable "
+                f"entr{'y' if unreadable.count == 1 else 'ies'} (BACKUP_STRICT)",
+                result,
+            )
+    return result

@@ -40,7 +40,7 @@ from jenkins_backup.errors import BackupError, CorruptObject, RepositoryError, U
 from jenkins_backup.operations.common import find_number, open_repository
 from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats
+from jenkins_backup.repository.snapshot import Snapshot, SnapshotStats, Unreadable
 from jenkins_backup.settings import Settings
 from jenkins_backup.storage.factory import local_path, open_storage
 
@@ -143,7 +143,7 @@ def _import(
             log.info("%s: already imported as backup %d", ref.name, ref.number)
             return ImportOutcome(ref.number, ref.name, SKIPPED, "already imported")
     started = time.monotonic()
-    tree, stats = _archive(repo, settings, ref, work_dir, progress)
+    tree, stats, unreadable = _archive(repo, settings, ref, work_dir, progress)
     if existing is not None and existing.tree == tree:
         log.info("%s: backup %d already holds the same content", ref.name, ref.number)
         return ImportOutcome(ref.number, ref.name, SKIPPED, "same content", stats.files)
@@ -160,6 +160,7 @@ def _import(
         stats=stats,
         program=f"jenkins-backup {__version__}",
         source="import",
+        unreadable=unreadable,
     )
     commit_replacing(repo, snap)
     log.info(
@@ -190,8 +191,8 @@ def _archive(
     ref: ArchiveRef,
     work_dir: str | None,
     progress: Progress | None,
-) -> tuple[bytes, SnapshotStats]:
-    """Extract the archive into a private directory and archive that; return (tree, stats)."""
+) -> tuple[bytes, SnapshotStats, Unreadable]:
+    """Extract the archive into a private directory and archive that."""
     started = time.monotonic()
     tmp = os.fsencode(
         tempfile.mkdtemp(prefix="jenkins-backup-import-", dir=work_dir or _beside(settings))

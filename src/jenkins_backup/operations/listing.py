@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jenkins_backup.errors import BackupError
 from jenkins_backup.operations.common import open_repository
-from jenkins_backup.repository.snapshot import iso_time
+from jenkins_backup.repository.snapshot import Unreadable, iso_time
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,8 @@ class BackupInfo:
     scope: str
     intact: bool
     encrypted: bool = False  # a repository setting, repeated per row so --json stays an array
+    # What the backup could not read and does not hold: {"count": n, "paths": [first few]}.
+    warnings: Unreadable = field(default_factory=Unreadable)
 
 
 def list_backups(settings: Settings) -> list[BackupInfo]:
@@ -51,6 +53,7 @@ def list_backups(settings: Settings) -> list[BackupInfo]:
                 snap.scope,
                 True,
                 enc,
+                snap.unreadable,
             )
         )
     return out

@@ -15,7 +15,7 @@ from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.scope import Scope
 from jenkins_backup.operations.common import reader_threads, upload_threads
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef, SnapshotStats
+from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef, SnapshotStats, Unreadable
 from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.settings import Settings
 
@@ -28,10 +28,10 @@ def archive(
     parent_tree: bytes | None,
     progress: Progress | None,
     started: float,
-) -> tuple[bytes, SnapshotStats]:
+) -> tuple[bytes, SnapshotStats, Unreadable]:
     """Store what ``scope`` selects of ``home``: (root tree id, stats including the new data and
-    the seconds since ``started``, a ``time.monotonic()`` value). Nothing refers to the stored
-    data until a snapshot is committed."""
+    the seconds since ``started``, a ``time.monotonic()`` value, what could not be read).
+    Nothing refers to the stored data until a snapshot is committed."""
     writer = BlobWriter(
         repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
     )
@@ -39,15 +39,19 @@ def archive(
         archiver = Archiver(
             repo, writer, scope, threads=reader_threads(settings), progress=progress
         )
-        tree, stats = archiver.run(home, parent_tree)
+        tree, stats, unreadable = archiver.run(home, parent_tree)
         writer.flush()
     finally:
         writer.close()
-    return tree, replace(
-        stats,
-        blobs_added=writer.blobs_added,
-        bytes_added=writer.bytes_added,
-        seconds=round(time.monotonic() - started, 3),
+    return (
+        tree,
+        replace(
+            stats,
+            blobs_added=writer.blobs_added,
+            bytes_added=writer.bytes_added,
+            seconds=round(time.monotonic() - started, 3),
+        ),
+        unreadable,
     )
 
 

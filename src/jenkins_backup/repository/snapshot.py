@@ -30,6 +30,19 @@ class SnapshotStats:
     seconds: float = 0.0  # how long the backup took, up to its commit
 
 
+#: Unreadable paths a snapshot names (its count is complete).
+MAX_UNREADABLE_PATHS = 20
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Entries in scope that a backup could not read (permissions, I/O errors, too deep), so
+    it does not hold them: an honest partial backup says so."""
+
+    count: int = 0
+    paths: tuple[str, ...] = ()  # the first few, relative to JENKINS_HOME
+
+
 @dataclass(frozen=True)
 class Snapshot:
     number: int
@@ -41,6 +54,7 @@ class Snapshot:
     stats: SnapshotStats = field(default_factory=SnapshotStats)
     program: str = ""
     source: str = ""  # "backup" or "import"
+    unreadable: Unreadable = field(default_factory=Unreadable)
 
     @property
     def committed_at(self) -> str:
@@ -67,6 +81,8 @@ def encode_snapshot(s: Snapshot) -> bytes:
     doc = asdict(s)
     doc["v"] = 1
     doc["tree"] = s.tree.hex()
+    if not s.unreadable.count:
+        del doc["unreadable"]  # a complete backup reads as before (older versions too)
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -79,7 +95,8 @@ def decode_snapshot(data: bytes) -> Snapshot:
             raise CorruptObject("snapshot has an unknown version")
         stats = SnapshotStats(**doc.pop("stats"))
         tree = bytes.fromhex(doc.pop("tree"))
-        snap = Snapshot(tree=tree, stats=stats, **doc)
+        unreadable = _unreadable(doc.pop("unreadable", {}))
+        snap = Snapshot(tree=tree, stats=stats, unreadable=unreadable, **doc)
     except CorruptObject:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -96,3 +113,20 @@ def decode_snapshot(data: bytes) -> Snapshot:
     ):
         raise CorruptObject("snapshot is malformed")
     return snap
+
+
+def _unreadable(doc: object) -> Unreadable:
+    if not isinstance(doc, dict):
+        raise CorruptObject("snapshot has a malformed unreadable record")
+    count, paths = doc.get("count", 0), doc.get("paths", [])
+    if (
+        not isinstance(count, int)
+        or isinstance(count, bool)
+        or count < 0
+        or not isinstance(paths, list)
+        or len(paths) > MAX_UNREADABLE_PATHS
+        or not all(isinstance(p, str) for p in paths)
+        or set(doc) - {"count", "paths"}
+    ):
+        raise CorruptObject("snapshot has a malformed unreadable record")
+    return Unreadable(count, tuple(paths))

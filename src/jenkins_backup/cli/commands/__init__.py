@@ -56,6 +56,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         interval=getattr(args, "interval", None),
         metrics_port=getattr(args, "metrics_port", None),
         keep=getattr(args, "keep", None),  # retention flags: BACKUP_KEEP_* -> value
+        allow_shrink=getattr(args, "allow_shrink", False),
+        strict=getattr(args, "strict", False),
     )
 
 

@@ -13,6 +13,16 @@ from jenkins_backup.settings import Settings
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("backup", help="back up JENKINS_HOME as number N")
     p.add_argument("number", help="the backup number (a positive integer)")
+    p.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="accept a scope that lost over half of the newest backup (env BACKUP_ALLOW_SHRINK)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 when files could not be read (env BACKUP_STRICT)",
+    )
     commands.common_options(p, home=True)
     p.set_defaults(run=run)
 
