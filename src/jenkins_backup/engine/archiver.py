@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import SkipFile, read_file
-from jenkins_backup.engine.scope import Scope
+from jenkins_backup.engine.scope import Scope, restore_temporary
 from jenkins_backup.errors import BackupError
 from jenkins_backup.repository.pack import DATA, TREE
 from jenkins_backup.repository.repo import Repository
@@ -208,7 +208,9 @@ class Archiver:
         """List a directory and sort its entries by type; None if it cannot be listed."""
         try:
             with os.scandir(path) as it:
-                listing = list(it)  # order is irrelevant: trees are sorted when encoded
+                # Order is irrelevant (trees are sorted when encoded); a killed restore's
+                # temporary files are not part of the home.
+                listing = [de for de in it if restore_temporary(de.name) is None]
         except FileNotFoundError:
             self.warn("directory vanished during backup: %s", _show(rel))
             return None

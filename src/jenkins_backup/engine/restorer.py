@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import iter_file_chunks
 from jenkins_backup.engine.safe_dirs import open_subdir
+from jenkins_backup.engine.scope import RESTORE_TMP_PREFIX, restore_temporary
 from jenkins_backup.errors import BackupError, CorruptObject
+from jenkins_backup.processes import pid_alive
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
@@ -38,7 +40,6 @@ _BATCH_FILES = 2048
 _BATCH_BYTES = 64 << 20
 _BATCH_DIRS = 256
 _SAFE_MODE = 0o1777  # no setuid or setgid bits, ever
-TMP_PREFIX = b".jbtmp-"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Restorer:
                     self._flush(batch)
                     batch, batch_bytes = [], 0
                 dfd = self._dir_fd(dparts)
+                _sweep(dfd)
                 for e in entries:
                     if e.kind == FILE:
                         self._files += 1
@@ -258,7 +260,7 @@ class Restorer:
 
     def _tmp_name(self) -> bytes:
         """Unique per process and file; a killed restore's leftovers never collide."""
-        return TMP_PREFIX + f"{self._pid}-{next(self._counter)}".encode()
+        return RESTORE_TMP_PREFIX + f"{self._pid}-{next(self._counter)}".encode()
 
     def _write_chunks(self, dfd: int, e: Entry, chunks: Iterator[bytes]) -> None:
         tmp = self._tmp_name()
@@ -317,6 +319,17 @@ class Restorer:
                 self.warn("a directory is in the way of link %s: not restored", _show(dparts))
                 return
             raise
+
+
+def _sweep(dfd: int) -> None:
+    """Remove what killed restores left in this directory: their temp names, nothing else."""
+    with os.scandir(dfd) as it:
+        names = [os.fsencode(de.name) for de in it if not de.is_dir(follow_symlinks=False)]
+    for name in names:
+        pid = restore_temporary(name)
+        if pid is not None and not pid_alive(pid):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=dfd)
 
 
 def _close_all(fds: dict[Parts, int]) -> None:

@@ -14,6 +14,21 @@ from jenkins_backup.errors import UsageError
 
 PROFILES = ("jobs", "history", "full")
 
+# Restore writes each file under this name (its pid, a counter) and renames it into place; a
+# killed restore leaves such names behind. They are never backed up, and only the next restore
+# removes them.
+RESTORE_TMP_PREFIX = b".jbtmp-"
+_RESTORE_TMP = re.compile(re.escape(RESTORE_TMP_PREFIX) + rb"([0-9]{1,7})-[0-9]{1,20}")
+
+
+def restore_temporary(name: bytes) -> int | None:
+    """The pid of the restore that named ``name``, when it is exactly a restore's temp name."""
+    if not name.startswith(RESTORE_TMP_PREFIX):
+        return None
+    match = _RESTORE_TMP.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
 # Directories of the controller that hold nothing worth restoring (full profile).
 _FULL_SKIP_TOP = {b"workspace", b"caches", b"war", b"logs", b"tmp", b".cache", b".java"}
 _JOB_CONTAINERS = {b"jobs", b"branches"}

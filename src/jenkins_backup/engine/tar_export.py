@@ -110,13 +110,20 @@ class _Content:
         self._buf = memoryview(b"")
 
     def read(self, size: int = -1) -> bytes:
-        while not self._buf and self._left:
-            self._buf = memoryview(self._ahead.next_chunk())
-            self._left -= 1
-        n = len(self._buf) if size < 0 else min(size, len(self._buf))
-        out = bytes(self._buf[:n])
-        self._buf = self._buf[n:]
-        return out
+        """Up to ``size`` bytes across chunk boundaries: tarfile takes a short read for EOF."""
+        out: list[bytes] = []
+        want = size
+        while want:
+            while not self._buf and self._left:
+                self._buf = memoryview(self._ahead.next_chunk())
+                self._left -= 1
+            if not self._buf:
+                break
+            n = len(self._buf) if want < 0 else min(want, len(self._buf))
+            out.append(bytes(self._buf[:n]))
+            self._buf = self._buf[n:]
+            want = want - n if want > 0 else want
+        return b"".join(out)
 
     def finish(self) -> None:
         """Consume what tarfile did not ask for (the empty chunk of an empty file)."""

@@ -19,6 +19,7 @@ from typing import BinaryIO
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.tar_export import ExportStats, write_tar_zst
 from jenkins_backup.errors import CorruptObject, RepositoryError, SnapshotNotFound
+from jenkins_backup.operations import leftovers
 from jenkins_backup.operations.common import find_number, open_repository
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
@@ -76,7 +77,8 @@ def export_archive(
 def _to_file(path: str, write: Callable[[BinaryIO], ExportStats]) -> ExportStats:
     """Write beside ``path`` and rename: readable by its owner only (a backup holds secrets)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".jenkins-backup-export-", dir=folder)
+    leftovers.sweep(folder, leftovers.EXPORT_PREFIX, directory=False)
+    fd, tmp = tempfile.mkstemp(prefix=leftovers.prefix(leftovers.EXPORT_PREFIX), dir=folder)
     try:
         with os.fdopen(fd, "wb") as out:
             stats = write(out)

@@ -36,7 +36,14 @@ from jenkins_backup.engine.tar_source import (
     storage_archives,
     stored_archive,
 )
-from jenkins_backup.errors import BackupError, CorruptObject, RepositoryError, UsageError
+from jenkins_backup.errors import (
+    BackupError,
+    CorruptObject,
+    RepositoryError,
+    StorageError,
+    UsageError,
+)
+from jenkins_backup.operations import leftovers
 from jenkins_backup.operations.common import find_number, open_repository
 from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.repository.repo import Repository
@@ -181,6 +188,8 @@ def _beside(settings: Settings) -> str | None:
     if path is None:
         return None
     work = os.path.join(path, "tmp")
+    if os.path.islink(work):  # the repository never reaches outside itself
+        raise StorageError(f"refusing to follow the symlink tmp inside the repository {path}")
     os.makedirs(work, exist_ok=True)
     return work
 
@@ -194,9 +203,9 @@ def _archive(
 ) -> tuple[bytes, SnapshotStats, Unreadable]:
     """Extract the archive into a private directory and archive that."""
     started = time.monotonic()
-    tmp = os.fsencode(
-        tempfile.mkdtemp(prefix="jenkins-backup-import-", dir=work_dir or _beside(settings))
-    )
+    where = work_dir or _beside(settings)
+    leftovers.sweep(where, leftovers.IMPORT_PREFIX, directory=True)
+    tmp = os.fsencode(tempfile.mkdtemp(prefix=leftovers.prefix(leftovers.IMPORT_PREFIX), dir=where))
     try:
         home = os.path.join(tmp, b"home")
         os.mkdir(home, 0o700)
