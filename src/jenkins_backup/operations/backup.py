@@ -64,8 +64,8 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
         source="backup",
         unreadable=unreadable,
     )
-    _, replaced = commit_replacing(repo, snap)
-    after_backup(settings, repo)  # retention, when a policy is set
+    ref, replaced = commit_replacing(repo, snap)
+    after_backup(settings, repo, ref)  # retention, when a policy is set
     elapsed = time.monotonic() - started
     log.info(
         "backup %d committed: %d files (%d read), %s added, %.1fs",

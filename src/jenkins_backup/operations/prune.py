@@ -26,11 +26,20 @@ class PruneResult:
     dry_run: bool
 
 
-def plan_forget(repo: Repository, policy: Retention) -> tuple[list[SnapshotRef], list[SnapshotRef]]:
-    """(kept, to forget): the policy over the visible backups, plus replaced snapshots."""
+def plan_forget(
+    repo: Repository, policy: Retention, committed: SnapshotRef | None = None
+) -> tuple[list[SnapshotRef], list[SnapshotRef]]:
+    """(kept, to forget): the policy over the visible backups, plus replaced snapshots.
+
+    ``committed``, the backup just committed, is kept whatever the policy and the commit times
+    say: retention must never undo the backup that ran it.
+    """
     visible = repo.snapshot_refs()
     replaced = sorted(set(repo.all_snapshot_refs()) - set(visible))
     kept, gone = apply_retention(visible, policy)
+    if committed is not None and committed in gone:
+        gone.remove(committed)
+        kept = sorted([*kept, committed], key=lambda r: (r.time_ns, r.number), reverse=True)
     return kept, gone + replaced
 
 
@@ -72,15 +81,16 @@ def prune(settings: Settings, *, dry_run: bool = False) -> PruneResult:
     return PruneResult([r.number for r in kept], [r.number for r in gone], result, dry_run)
 
 
-def after_backup(settings: Settings, repo: Repository) -> None:
-    """Retention after a successful backup: forget at once, collect at most once per interval.
+def after_backup(settings: Settings, repo: Repository, committed: SnapshotRef) -> None:
+    """Retention after a committed backup (only then): forget at once, never ``committed``;
+    collect at most once per interval.
 
     The backup is committed already, so a failure here is a warning, never the backup's error.
     """
     if not settings.retention.active:
         return
     try:
-        _, gone = plan_forget(repo, settings.retention)
+        _, gone = plan_forget(repo, settings.retention, committed)
         repo.remove_snapshots(gone)
         if gone:
             log.info("retention forgot backup(s) %s", ", ".join(str(r.number) for r in gone))

@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import blake3
 
@@ -303,7 +304,16 @@ class Repository:
         return snap
 
     def commit(self, snap: Snapshot) -> SnapshotRef:
-        """Write the snapshot object: the single step that makes a backup visible."""
+        """Write the snapshot object: the single step that makes a backup visible.
+
+        Commit times are monotonic per repository: the time is raised to one nanosecond past
+        the newest snapshot's, so the backup committed last is the newest whatever the writer's
+        clock says (a fast clock once must not hide every later backup, nor keep the old backup
+        under a re-used number). The ref returned carries the time stored.
+        """
+        newest = max((r.time_ns for r in self.all_snapshot_refs()), default=0)
+        if snap.time_ns <= newest:
+            snap = replace(snap, time_ns=newest + 1)
         plain = encode_snapshot(snap)
         snap_id = self.codec.blob_id(plain)
         key = layout.snapshot_key(snap.time_ns, snap.number, snap_id)
