@@ -12,6 +12,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,11 +26,11 @@ from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import MAX_UNREADABLE_PATHS, SnapshotStats, Unreadable
 from jenkins_backup.repository.tree import (
     DIR,
-    FILE,
     SYMLINK,
     Entry,
     encode_objs,
     entry_to_obj,
+    file_entry,
     raw_entries,
     stored_as,
     stored_subtree,
@@ -109,13 +110,16 @@ class Archiver:
         *,
         threads: int = 8,
         progress: Progress | None = None,
+        started_ns: int | None = None,
     ) -> None:
+        """``started_ns``: the backup's start (wall clock), for the racily clean rule."""
         self.repo = repo
         self.writer = writer
         self.scope = scope
         self.threads = threads
         self.progress = progress or NoProgress()
         self._params = repo.config.chunker
+        self._started_ns = time.time_ns() if started_ns is None else started_ns
         self._pending: deque[_Dir] = deque()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -364,17 +368,7 @@ class Archiver:
             self._c.files_read += 1
             self._c.bytes_read += r.size
         self.progress.advance(1, r.size)
-        st = r.st
-        return Entry(
-            name,
-            FILE,
-            stat.S_IMODE(st.st_mode),
-            st.st_mtime_ns,
-            r.size,
-            st.st_ctime_ns,
-            st.st_ino,
-            r.chunks,
-        )
+        return file_entry(name, r.st, r.size, r.chunks, self._started_ns)
 
     def _finish(self, node: _Dir) -> None:
         named: list[tuple[bytes, Obj]] = []

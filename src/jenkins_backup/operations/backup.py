@@ -38,8 +38,16 @@ class BackupResult:
         return self.snapshot.unreadable
 
 
-def backup(settings: Settings, number: int, progress: Progress | None = None) -> BackupResult:
+def backup(
+    settings: Settings,
+    number: int,
+    progress: Progress | None = None,
+    *,
+    now_ns: int | None = None,
+) -> BackupResult:
+    """Back up JENKINS_HOME as backup ``number``. ``now_ns``: the wall-clock start (tests)."""
     started = time.monotonic()
+    started_ns = time.time_ns() if now_ns is None else now_ns
     home = os.fsencode(os.path.abspath(settings.require_home()))
     repo = open_repository(settings, create=True)
     assert repo is not None
@@ -49,7 +57,7 @@ def backup(settings: Settings, number: int, progress: Progress | None = None) ->
     parent = latest_intact(repo)
     parent_tree = parent[1].tree if parent else None
     tree, stats, unreadable = archive(
-        repo, settings, home, settings.scope, parent_tree, progress, started
+        repo, settings, home, settings.scope, parent_tree, progress, started, started_ns=started_ns
     )
     check_shrink(parent[1] if parent else None, stats, allowed=settings.allow_shrink)
     snap = Snapshot(

@@ -28,16 +28,24 @@ def archive(
     parent_tree: bytes | None,
     progress: Progress | None,
     started: float,
+    *,
+    started_ns: int | None = None,
 ) -> tuple[bytes, SnapshotStats, Unreadable]:
     """Store what ``scope`` selects of ``home``: (root tree id, stats including the new data and
     the seconds since ``started``, a ``time.monotonic()`` value, what could not be read).
-    Nothing refers to the stored data until a snapshot is committed."""
+    Nothing refers to the stored data until a snapshot is committed. ``started_ns``: the wall
+    clock at the start (now when None), against which racily clean files are judged."""
     writer = BlobWriter(
         repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
     )
     try:
         archiver = Archiver(
-            repo, writer, scope, threads=reader_threads(settings), progress=progress
+            repo,
+            writer,
+            scope,
+            threads=reader_threads(settings),
+            progress=progress,
+            started_ns=started_ns,
         )
         tree, stats, unreadable = archiver.run(home, parent_tree)
         writer.flush()

@@ -18,6 +18,12 @@ FILE = "f"
 DIR = "d"
 SYMLINK = "l"
 MAX_TREE_BYTES = 256 << 20
+# Within one time stamp tick a rewrite can leave a file's stat unchanged. The ctime is the file
+# system's own stamp (nobody can set it), so its resolution tells the tick: whole seconds on
+# ext4 with 128-byte inodes, FAT and many NFS servers (ticks of 1 or 2 s); otherwise the kernel
+# stamps from a clock that advances each scheduler tick (1-10 ms; 10 ms on vfat's ctime).
+RACY_COARSE_NS = 2_000_000_000
+RACY_FINE_NS = 100_000_000
 _KNOWN = {FILE, DIR, SYMLINK}
 
 
@@ -100,6 +106,35 @@ def raw_entries(data: bytes) -> dict[bytes, dict[str, object]]:
             if name:
                 out[name] = obj
     return out
+
+
+def file_entry(
+    name: bytes,
+    st: os.stat_result,
+    size: int,
+    content: tuple[bytes, ...],
+    started_ns: int,
+) -> Entry:
+    """The entry of a file read by a backup that started at ``started_ns`` (``st``: its stat
+    before the read).
+
+    Racily clean files (git's rule): when the file's mtime or ctime is not older than the
+    backup's start by a tick, a rewrite with the same size in the same tick as our read would
+    leave its stat unchanged, and the next backup would take it as unchanged. Such an entry is
+    stored with ctime 0, which no file has, so the next backup reads the file again.
+    """
+    tick = RACY_COARSE_NS if st.st_ctime_ns % 1_000_000_000 == 0 else RACY_FINE_NS
+    racy = max(st.st_mtime_ns, st.st_ctime_ns) >= started_ns - tick
+    return Entry(
+        name,
+        FILE,
+        st.st_mode & 0o7777,
+        st.st_mtime_ns,
+        size,
+        0 if racy else st.st_ctime_ns,
+        st.st_ino,
+        content,
+    )
 
 
 def unchanged_file(
