@@ -16,6 +16,8 @@ ARG PYTHON_IMAGE=python:3.12-slim
 # --- build: install the package and its cloud extras into a self-contained virtualenv ---------
 FROM ${PYTHON_IMAGE} AS build
 
+# Optional: a CA bundle pip should trust (a TLS-intercepting proxy's; CI passes the system one).
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
