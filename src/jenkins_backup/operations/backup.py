@@ -15,6 +15,7 @@ from jenkins_backup.operations.common import latest_intact, open_repository
 from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.operations.prune import after_backup
 from jenkins_backup.operations.shrink import check_shrink
+from jenkins_backup.repository.integrity import rebuild_index
 from jenkins_backup.repository.snapshot import Snapshot, Unreadable
 from jenkins_backup.settings import Settings
 from jenkins_backup.units import human_size
@@ -73,6 +74,13 @@ def backup(
         unreadable=unreadable,
     )
     ref, replaced = commit_replacing(repo, snap)
+    if repo.damaged_index_files:  # index files are a cache: rebuilt from the packs' headers
+        repaired = rebuild_index(repo)
+        log.warning(
+            "replaced %d damaged index file(s): %d pack(s) indexed again from their headers",
+            repaired.damaged_files,
+            repaired.packs_indexed,
+        )
     after_backup(settings, repo, ref)  # retention, when a policy is set
     elapsed = time.monotonic() - started
     log.info(

@@ -76,6 +76,7 @@ class _Listing:
     condemned: dict[bytes, list[BlobEntry]]  # condemned and not indexed again
     condemned_at: dict[bytes, int]  # newest condemnation time (ns) of each listed pack
     condemned_files: dict[str, set[bytes]]
+    damaged: list[str]  # index files skipped as damaged: what they listed looks unlisted
 
 
 def _read_list(repo: Repository, key: str) -> PackList:
@@ -83,6 +84,16 @@ def _read_list(repo: Repository, key: str) -> PackList:
     if repo.codec.blob_id(plain).hex() != object_name(key):
         raise CorruptObject(f"{key} fails its hash check")
     return list(decode_index(plain))
+
+
+def _read_index_file(repo: Repository, key: str, damaged: list[str]) -> PackList:
+    """An index file's packs; a damaged one is skipped (an index file is a cache)."""
+    try:
+        return _read_list(repo, key)
+    except CorruptObject as exc:
+        log.warning("skipping damaged index file %s: %s", key, exc)
+        damaged.append(key)
+        return []
 
 
 def _written_ns(info: ObjectInfo) -> int:
@@ -103,8 +114,9 @@ def _load(repo: Repository) -> _Listing:
     for _ in range(_LOAD_ATTEMPTS):
         index_keys = repo.index_files()
         condemned_keys = repo.condemned_lists()
+        damaged: list[str] = []
         try:
-            index_lists = [_read_list(repo, k) for k in index_keys]
+            index_lists = [_read_index_file(repo, k, damaged) for k in index_keys]
             condemned_lists = [_read_list(repo, k) for k in condemned_keys]
         except ObjectNotFound:
             continue
@@ -116,7 +128,7 @@ def _load(repo: Repository) -> _Listing:
         for packs in index_lists:
             for pack_id, entries in packs:
                 indexed.setdefault(pack_id, entries)
-        listing = _Listing(index_keys, condemned_keys, indexed, {}, {}, {})
+        listing = _Listing(index_keys, condemned_keys, indexed, {}, {}, {}, damaged)
         for key, packs in zip(condemned_keys, condemned_lists, strict=True):
             at = condemned_time(key)
             listing.condemned_files[key] = {p for p, _ in packs}
@@ -223,8 +235,18 @@ def collect(
     listing = _load(repo)
     stored = repo.packs()
 
+    orphans = [p for p in stored if p not in listing.indexed and p not in listing.condemned_at]
+    # Packs in no list: leftovers of killed runs, packs of backups in flight, or what a damaged
+    # or deleted index file listed. Their headers say what they hold (usually few of them).
+    unlisted: dict[bytes, list[BlobEntry]] = {}
+    for pack_id in orphans:
+        try:
+            unlisted[pack_id] = read_pack_header(repo, pack_id, stored[pack_id].size)
+        except (CorruptObject, ObjectNotFound):
+            continue
+
     where: dict[bytes, tuple[bytes, BlobEntry]] = {}
-    for source in (listing.indexed, listing.condemned):
+    for source in (listing.indexed, listing.condemned, unlisted):
         for pack_id, entries in source.items():
             for e in entries:
                 where.setdefault(e.id, (pack_id, e))
@@ -240,18 +262,12 @@ def collect(
             live[found[0]] += found[1].length
     del where
 
-    orphans = [p for p in stored if p not in listing.indexed and p not in listing.condemned_at]
-    recovered: dict[bytes, list[BlobEntry]] = {}
-    if missing:
-        # Data a snapshot needs may sit in an unlisted pack (a damaged index): index it again.
-        for pack_id in orphans:
-            try:
-                entries = read_pack_header(repo, pack_id, stored[pack_id].size)
-            except (CorruptObject, ObjectNotFound):
-                continue
-            if any(e.id in missing for e in entries):
-                recovered[pack_id] = entries
-                missing.difference_update(e.id for e in entries)
+    # Unlisted packs holding referenced blobs are indexed again. With a damaged index file in
+    # view every unlisted pack may be one it listed, which a backup in flight may use: all are
+    # indexed again (the usual condemnation applies to them later), and none is deleted now.
+    recovered = {
+        p: e for p, e in unlisted.items() if listing.damaged or any(b.id in referenced for b in e)
+    }
     result.problems = list(tree_problems)
     if missing:  # known ids: their absence hides no reference, so collection goes on
         result.problems.append(f"{len(missing)} blob(s) that backups reference are missing")
@@ -283,7 +299,8 @@ def collect(
         for p in listing.condemned
         if p not in rescued and p in stored and now_ns - listing.condemned_at[p] >= grace_ns
     ]
-    due += [p for p in orphans if p not in recovered and old(p)]
+    if not listing.damaged:
+        due += [p for p in orphans if p not in recovered and old(p)]
 
     result.packs_condemned = len(condemn) + len(repack)
     result.bytes_condemned = sum(stored[p].size for p in (*condemn, *repack))
@@ -306,10 +323,16 @@ def collect(
         repo.storage.put(key, repo.codec.seal(plain), create_only=True)
     # 3. A new index covering every pack still live, then the index files it supersedes.
     indexed_after = set(listing.indexed) - gone_from_index
-    if gone_from_index or rescued or new_packs or len(listing.index_keys) > CONSOLIDATE_INDEX_FILES:
+    if (
+        gone_from_index
+        or rescued
+        or new_packs
+        or listing.damaged
+        or len(listing.index_keys) > CONSOLIDATE_INDEX_FILES
+    ):
         packs: PackList = [(p, listing.indexed[p]) for p in sorted(indexed_after)]
         packs += sorted(rescued.items()) + new_packs
-        new_key = repo.write_index(encode_index(packs) if packs else MAGIC)
+        new_key = repo.write_index(encode_index(packs) if packs else MAGIC, listing.damaged)
         for key in listing.index_keys:
             if key != new_key:
                 repo.storage.delete(key)

@@ -72,6 +72,12 @@ def _pack_parts(
         pos = end
 
 
+def check_encoded(plain: bytes | bytearray | memoryview) -> None:
+    """Check an index file's framing whole before any of it is merged."""
+    for _ in _pack_parts(plain, None):
+        pass
+
+
 def decode_index(
     plain: bytes, only_type: int | None = None
 ) -> Iterator[tuple[bytes, list[BlobEntry]]]:

@@ -1,4 +1,5 @@
-"""Is a backup whole? Every tree reads back, every chunk is located, every pack is present.
+"""Is a backup whole (every tree reads back, every chunk is located, every pack is present),
+and the index rebuilt from the packs when index files are damaged or missing.
 
 Run before a restore or an export writes anything, and by ``latest`` to skip a damaged backup:
 a backup that fails here fails with nothing touched.
@@ -6,11 +7,18 @@ a backup that fails here fails with nothing touched.
 
 from __future__ import annotations
 
-from jenkins_backup.errors import CorruptObject
+import logging
+from dataclasses import dataclass
+
+from jenkins_backup.errors import CorruptObject, ObjectNotFound
 from jenkins_backup.repository.config import SMALL_FILE
+from jenkins_backup.repository.index import encode_index
+from jenkins_backup.repository.pack import BlobEntry
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import FILE
-from jenkins_backup.repository.walk import MAX_ENTRIES, walk
+from jenkins_backup.repository.walk import MAX_ENTRIES, Parts, walk
+
+log = logging.getLogger(__name__)
 
 
 def check_snapshot(
@@ -46,3 +54,72 @@ def check_snapshot(
     if missing:
         raise CorruptObject(f"{len(missing)} pack(s) of this backup are missing")
     return files, total
+
+
+@dataclass(frozen=True)
+class RepairStats:
+    damaged_files: int  # index files skipped as damaged, and removed
+    packs_indexed: int  # packs indexed again from their own headers
+    blobs_indexed: int
+
+
+def rebuild_index(repo: Repository) -> RepairStats:
+    """Index again, from the packs' own headers, what the index files fail to list.
+
+    Packs that no index file or condemned list names are either what a damaged or deleted index
+    file listed, or leftovers of killed runs. With a damaged index file in view, every one is
+    indexed again (prune deletes no unlisted pack while a damaged file is in view, so none is
+    being deleted); otherwise only those holding a blob that a backup or young tombstone
+    references (prune never deletes those). The damaged files are removed once the new index
+    file is written. Safe to run at any time; a second run finds nothing to do.
+    """
+    index = repo.index()
+    damaged = sorted(repo.damaged_index_files)
+    recovered = repo.unindexed()
+    wanted: set[bytes] = set()
+    if damaged:
+        wanted = recovered.packs()
+    elif len(recovered):
+        referenced = _referenced(repo)
+        wanted = {loc.pack for blob_id, loc in recovered.items() if blob_id in referenced}
+    by_pack: dict[bytes, list[BlobEntry]] = {p: [] for p in wanted}
+    for blob_id, loc in recovered.items():
+        if loc.pack in by_pack:
+            by_pack[loc.pack].append(
+                BlobEntry(loc.type, blob_id, loc.offset, loc.length, loc.raw_length)
+            )
+    for entries in by_pack.values():
+        entries.sort(key=lambda e: e.offset)
+    if by_pack:
+        written = repo.write_index(encode_index(sorted(by_pack.items())), damaged)
+        for pack_id, entries in by_pack.items():
+            index.add_pack(pack_id, entries)
+    for key in damaged:
+        if not by_pack or key != written:
+            repo.storage.delete(key)
+    repo.damaged_index_files.difference_update(damaged)
+    return RepairStats(len(damaged), len(by_pack), sum(len(e) for e in by_pack.values()))
+
+
+def _referenced(repo: Repository) -> set[bytes]:
+    """Every blob id that a backup or a tombstone references (trees and chunks)."""
+    roots = [r for r in repo.all_snapshot_refs()] + [t.ref for t in repo.tombstones()]
+    trees: set[bytes] = set()
+    chunks: set[bytes] = set()
+    for ref in roots:
+        try:
+            root = repo.load_snapshot(ref).tree
+        except (CorruptObject, ObjectNotFound):
+            continue
+
+        def skip(parts: Parts, exc: Exception) -> None:
+            log.warning("an unreadable directory is not searched: %s", exc)
+
+        try:
+            for _, entries in walk(repo.read_tree, root, on_error=skip, seen=trees):
+                for e in entries:
+                    if e.kind == FILE:
+                        chunks.update(e.content)
+        except CorruptObject as exc:
+            log.warning("backup %d is not searched whole: %s", ref.number, exc)
+    return trees | chunks

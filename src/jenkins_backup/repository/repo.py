@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -21,7 +21,7 @@ from jenkins_backup.errors import (
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository import layout
 from jenkins_backup.repository.codec import Codec
-from jenkins_backup.repository.index import Index, Location
+from jenkins_backup.repository.index import Index, Location, check_encoded
 from jenkins_backup.repository.layout import Tombstone, pack_key
 from jenkins_backup.repository.pack import (
     TRAILER_SIZE,
@@ -65,6 +65,10 @@ class Repository:
         self._tree_index: Index | None = None
         self._index_plain: dict[str, bytes] = {}  # kept between a trees-only and a full load
         self._condemned_index: Index | None = None
+        self._unindexed_index: Index | None = None
+        self._lock_damaged = threading.Lock()
+        #: Index files skipped as damaged by this process (``repair`` replaces them).
+        self.damaged_index_files: set[str] = set()
         self._lock = threading.Lock()
         self._pack_cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cached_bytes = 0
@@ -136,9 +140,18 @@ class Repository:
                 sealed = self.storage.get(key)
             except ObjectNotFound:
                 return None  # removed by a concurrent prune after it was merged elsewhere
-            plain = self.codec.unseal(sealed, MAX_INDEX_BYTES)
-            if self.codec.blob_id(plain).hex() != layout.object_name(key):
-                raise CorruptObject(f"index file {key} fails its hash check")
+            # A cache, not the truth: a damaged file is skipped, and what it listed is found
+            # from the packs' own headers (docs/FORMAT.md, "Index files are caches").
+            try:
+                plain = self.codec.unseal(sealed, MAX_INDEX_BYTES)
+                if self.codec.blob_id(plain).hex() != layout.object_name(key):
+                    raise CorruptObject("it fails its hash check")
+                check_encoded(plain)
+            except CorruptObject as exc:
+                log.warning("skipping damaged index file %s: %s", key, exc)
+                with self._lock_damaged:
+                    self.damaged_index_files.add(key)
+                return None
             return plain
 
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -149,9 +162,16 @@ class Repository:
                 if keep_plain:
                     self._index_plain[key] = plain
 
-    def write_index(self, plain: bytes | memoryview) -> str:
+    def write_index(self, plain: bytes | memoryview, damaged: Collection[str] = ()) -> str:
+        """Write an index file (create-only). A rebuilt index may hash to the name of the
+        damaged file it replaces: that object is overwritten with the right bytes for its name.
+        """
         key = layout.index_key(self.codec.blob_id(plain))
-        self.storage.put(key, self.codec.seal(plain), create_only=True)
+        replace = key in damaged or key in self.damaged_index_files
+        self.storage.put(key, self.codec.seal(plain), create_only=not replace)
+        if replace:
+            with self._lock_damaged:
+                self.damaged_index_files.discard(key)
         return key
 
     # -- blobs -----------------------------------------------------------------------------
@@ -159,8 +179,31 @@ class Repository:
     def find(self, blob_id: bytes) -> Location | None:
         """Where a blob is: the index, else a pack that prune condemned but has not deleted yet
         (a backup that deduplicated against it may reference it until the next prune)."""
-        loc = self.index().get(blob_id)
-        return loc if loc is not None else self._condemned().get(blob_id)
+        loc = self.index().get(blob_id) or self._condemned().get(blob_id)
+        return loc if loc is not None else self.unindexed().get(blob_id)
+
+    def unindexed(self) -> Index:
+        """Blobs of stored packs that no index file or condemned list names, from the packs'
+        headers: what a damaged or deleted index file listed. Read once, on the first miss
+        (a reader misses only when something is damaged: the backup's lookups do not come here).
+        """
+        index, condemned = self.index(), self._condemned()
+        with self._lock:
+            if self._unindexed_index is not None:
+                return self._unindexed_index
+        known = index.packs() | condemned.packs()
+        found = Index()
+        for pack_id, info in self.packs().items():
+            if pack_id in known:
+                continue
+            try:
+                found.add_pack(pack_id, read_pack_header(self, pack_id, info.size))
+            except (CorruptObject, ObjectNotFound) as exc:
+                log.warning("ignoring unreadable pack %s: %s", pack_id.hex()[:16], exc)
+        with self._lock:
+            if self._unindexed_index is None:
+                self._unindexed_index = found
+            return self._unindexed_index
 
     def _condemned(self) -> Index:
         """The index of condemned packs (``condemned/<time>/<id>``), loaded on first need."""
@@ -218,7 +261,11 @@ class Repository:
         the tree against its own id (the chain from the snapshot that restore relies on). The
         backup's look at its parent's trees skips that second hash.
         """
-        loc = self._trees().get(tree_id) or self._condemned().get(tree_id)
+        loc = (
+            self._trees().get(tree_id)
+            or self._condemned().get(tree_id)
+            or self.unindexed().get(tree_id)
+        )
         if loc is None:
             raise CorruptObject(f"tree {tree_id.hex()[:16]} is not in the index")
         with self._lock:

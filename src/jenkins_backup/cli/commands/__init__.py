@@ -16,6 +16,7 @@ from jenkins_backup.cli.commands import (
     latest,
     listing,
     prune,
+    repair,
     restore,
     verify,
 )
@@ -23,7 +24,7 @@ from jenkins_backup.errors import UsageError
 from jenkins_backup.settings import Settings
 
 ALL: list[ModuleType] = [backup, restore, latest, listing, key, daemon, import_, export]
-ALL += [prune, verify, forget]
+ALL += [prune, verify, forget, repair]
 
 
 def common_options(p: argparse.ArgumentParser, *, home: bool = False) -> None:
