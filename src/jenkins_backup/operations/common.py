@@ -57,13 +57,25 @@ def intact(repo: Repository, ref: SnapshotRef) -> Snapshot | None:
         return None
 
 
-def latest_intact(repo: Repository) -> tuple[SnapshotRef, Snapshot] | None:
+def latest_intact(
+    repo: Repository, *, complete: bool = False
+) -> tuple[SnapshotRef, Snapshot] | None:
     """The most recently committed backup whose snapshot and root tree read back (by commit
-    time, not by number): the backup's parent. Damaged ones are skipped with a warning."""
+    time, not by number): the backup's parent. Damaged ones are skipped with a warning.
+
+    With ``complete``, the backup must be whole (``check_snapshot``), as for a restore.
+    """
     for ref in reversed(repo.snapshot_refs()):
         snap = intact(repo, ref)
-        if snap is not None:
-            return ref, snap
+        if snap is None:
+            continue
+        if complete:
+            try:
+                check_snapshot(repo, snap.tree)
+            except (CorruptObject, ObjectNotFound, RepositoryError) as exc:
+                log.warning("skipping damaged backup %d: %s", ref.number, exc)
+                continue
+        return ref, snap
     return None
 
 
