@@ -119,6 +119,7 @@ class Archiver:
         self.threads = threads
         self.progress = progress or NoProgress()
         self._params = repo.config.chunker
+        self._roots = frozenset(scope.roots)  # links to directories there are followed
         self._started_ns = time.time_ns() if started_ns is None else started_ns
         self._pending: deque[_Dir] = deque()
         self._in_flight = 0
@@ -298,6 +299,14 @@ class Archiver:
         stored: Obj | None,
         check: bool,
     ) -> None:
+        if rel in self._roots:
+            try:
+                followed = os.stat(path)
+            except OSError:
+                followed = None  # a dangling link: kept as a link
+            if followed is not None and stat.S_ISDIR(followed.st_mode):
+                self._subdir(node, path, name, rel, followed, stored, check)
+                return
         if check and not self.scope.wants(rel, False):
             return
         try:

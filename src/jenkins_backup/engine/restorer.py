@@ -18,7 +18,7 @@ import os
 import stat
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -59,9 +59,13 @@ class Restorer:
         *,
         threads: int = 8,
         progress: Progress | None = None,
+        follow: Collection[Parts] = (),
     ) -> None:
+        """``follow``: directories (the scope's roots) that may be links in the target, written
+        through as the home itself may be; no other link is ever followed."""
         self.repo = repo
         self.target = target
+        self._follow = frozenset(follow)
         self.progress = progress or NoProgress()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="restore")
         self._io_threads = 2
@@ -140,7 +144,12 @@ class Restorer:
         parent = self._dir_fd(parts[:-1]) if parts else self._root_fd
         if not parts:
             return self._root_fd
-        fd = open_subdir(parent, parts[-1], create=True, shown=f"{_show(parts)} in the target")
+        fd = -1
+        if parts in self._follow:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
+        if fd < 0:
+            fd = open_subdir(parent, parts[-1], create=True, shown=f"{_show(parts)} in the target")
         self._fds[parts] = fd
         return fd
 

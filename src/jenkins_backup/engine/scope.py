@@ -135,6 +135,13 @@ class Scope:
             return False
         return self._profile_wants(rel, is_dir) or self._included(rel)
 
+    @property
+    def roots(self) -> tuple[bytes, ...]:
+        """Directories the scope starts from below the home: ``jobs`` and the literal leading
+        directories of include patterns. Each is often a link to another volume, so a link
+        there is followed (backup) and written through (restore); other links stay links."""
+        return (b"jobs", *(p for p in self._in_prefixes if p and p != b"jobs"))
+
     def descend(self, rel: bytes) -> bool:
         """Whether a directory must be walked: it is wanted, or an include pattern lies below."""
         if self._excluded(rel):

@@ -57,7 +57,9 @@ def restore(
         except CorruptObject as exc:
             raise CorruptObject(f"backup {snap.number} is damaged: {exc}") from exc
     log.info("restoring backup %d (%d files, %d bytes)", snap.number, files, total)
-    stats = Restorer(repo, home, threads=settings.threads, progress=progress).run(snap.tree)
+    roots = [tuple(r.split(b"/")) for r in settings.scope.roots]
+    restorer = Restorer(repo, home, threads=settings.threads, progress=progress, follow=roots)
+    stats = restorer.run(snap.tree)
     # No sync: like tar -x, durability of the written files is left to the page cache; every
     # file is complete under its name (rename after write), which is what readers rely on.
     elapsed = time.monotonic() - started
