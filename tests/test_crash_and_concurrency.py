@@ -64,9 +64,11 @@ def test_sigkill_during_backup_at_many_instants(
         for f in (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1, 1.3)
     ]
     committed = False
+    landed = 0
     for delay in instants:
         proc = _spawn(["backup", "2"], env)
         time.sleep(delay)
+        landed += proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         latest = run_cli("latest", env=env, check=True).stdout.strip()
@@ -74,7 +76,7 @@ def test_sigkill_during_backup_at_many_instants(
         committed = committed or latest == "2"
         if latest == "1":
             assert not committed, "a committed backup never disappears"
-    assert len(instants) >= 12
+    assert landed >= len(instants) // 2, f"only {landed} kills interrupted a backup"
 
     repo_path = Path(env["BACKUP_REPOSITORY"])
     assert _restored(tmp_path, env, "1", "r1") == state1

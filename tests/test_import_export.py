@@ -20,6 +20,7 @@ import pytest
 
 from helpers import describe, run_cli
 from jenkins_backup.storage.factory import open_storage
+from servers import Server
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tar") is None
@@ -302,12 +303,9 @@ def test_export_of_import_round_trips_an_s3_archive(
 
 
 def test_import_all_from_s3_prefix(
-    request: pytest.FixtureRequest, home: Path, env: dict[str, str], tmp_path: Path
+    s3_server: Server, home: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    try:
-        server = request.getfixturevalue("s3_server")
-    except pytest.FixtureLookupError:
-        pytest.skip("the s3_server fixture is not registered in tests/conftest.py")
+    server = s3_server
 
     url = server.repo_url("old-backups")
     store = open_storage(url, server.env)

@@ -312,7 +312,6 @@ def test_sigkill_during_prune_at_many_instants(
         f"prune ({work:.2f} s of work) killed at {len(fractions)} instants, {landed} before it"
         f" finished; restore failures: {len(failures)}"
     )
-    assert len(fractions) >= (6 if _on_s3(env) else 12)
     assert landed, "some kills interrupted a prune"
     assert failures == []
     # A rerun finishes the job: only the kept backups' data remains, and it verifies in full.

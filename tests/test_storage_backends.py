@@ -143,10 +143,8 @@ def test_parallel_writers(storage: Storage) -> None:
     for i in range(64):
         assert storage.get(f"data/par/{i:03d}") == _blob(4096, i)
     assert storage.get("locks/race") == b"same bytes"
-    if storage.atomic_create:
-        assert wins.count(True) == 1
-    else:
-        assert wins.count(True) >= 1
+    assert storage.atomic_create, "every backend's create-only write is atomic"
+    assert wins.count(True) == 1
 
 
 def test_big_object(storage: Storage) -> None:
