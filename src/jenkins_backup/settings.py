@@ -24,6 +24,8 @@ QUICK_TIMEOUT = 120.0
 DEFAULT_PRUNE_GRACE = 6 * 3600.0
 DEFAULT_PRUNE_INTERVAL = 3600.0
 DEFAULT_SHUTDOWN_GRACE = 25.0
+# Metrics: the age of the newest backup above which the shipped alert fires.
+DEFAULT_MAX_BACKUP_AGE = 24 * 3600.0
 # Prefixes of the variables the storage SDKs read (credentials, regions, endpoints, emulators).
 _STORAGE_ENV = re.compile(
     r"^(AWS_|AZURE_|AZURITE_|GOOGLE_|GCE_|GCS_|CLOUDSDK_|IDENTITY_|IMDS_|MSI_"
@@ -69,6 +71,7 @@ class Settings:
     runtime_dir: str | None = None
     # Daemon on SIGTERM: how long to wait for the operator's backup before pod deletion.
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    max_backup_age: float = DEFAULT_MAX_BACKUP_AGE  # served as a metric for the alert rule
     prune_interval: float = DEFAULT_PRUNE_INTERVAL  # daemon: retention schedule
     # Backup: accept a scope that lost more than half of the newest backup (the shrink guard).
     allow_shrink: bool = False
@@ -272,6 +275,7 @@ def load(
     for name, var, parse in (
         ("prune_grace", "BACKUP_PRUNE_GRACE", _positive_float),
         ("shutdown_grace", "BACKUP_SHUTDOWN_GRACE", _seconds),
+        ("max_backup_age", "BACKUP_MAX_AGE", _positive_float),
         ("prune_interval", "BACKUP_PRUNE_INTERVAL", _positive_float),
     ):
         if env.get(var):

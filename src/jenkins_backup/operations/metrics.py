@@ -193,6 +193,11 @@ class BackupMetrics:
             "Bytes of file content in the newest backup.",
             last.stats.bytes if last else 0,
         )
+        yield gauge(
+            "max_backup_age_seconds",
+            "Age of the newest backup above which the shipped alert fires (BACKUP_MAX_AGE).",
+            self._settings.max_backup_age,
+        )
         yield gauge("repository_backups", "Backups in the repository.", facts.backups)
         yield gauge("repository_size_bytes", "Stored size of the repository.", facts.size_bytes)
         yield gauge(
