@@ -70,8 +70,11 @@ class _Dir:
     wanted: bool = True  # False: walked only because an include pattern lies below
     nonempty: bool = False
     depth: int = 0  # path components below JENKINS_HOME
+    check: bool = True  # its entries need scope checks (Scope.needs_check)
 
 
+Stat = os.stat_result
+_DirEntry = os.DirEntry[bytes]
 # A changed file: (path, name, path relative to the home, size).
 _Changed = tuple[bytes, bytes, bytes, int]
 
@@ -224,7 +227,7 @@ class Archiver:
             return None
         parent = self._parent_entries(parent_tree)
         node = _Dir(name, st, parent_tree, len(parent), depth=depth)
-        check = self.scope.needs_check(rel)
+        node.check = self.scope.needs_check(rel)
         for de in listing:
             cname = de.name
             crel = rel + b"/" + cname if rel else cname
@@ -237,26 +240,18 @@ class Archiver:
                 continue
             mode = cst.st_mode
             if stat.S_ISREG(mode):
-                self._file(node, de.path, cname, crel, cst, parent.get(cname), check)
+                self._file(node, de, crel, cst, parent.get(cname))
             elif stat.S_ISDIR(mode):
-                self._subdir(node, de.path, cname, crel, cst, parent.get(cname), check)
+                self._subdir(node, de, crel, cst, parent.get(cname))
             elif stat.S_ISLNK(mode):
-                self._link(node, de.path, cname, crel, cst, parent.get(cname), check)
+                self._link(node, de, crel, cst, parent.get(cname))
             else:
                 log.info("skipping special file %s", _show(crel))
         node.subdirs.reverse()  # visited in listing order
         return node
 
-    def _file(
-        self,
-        node: _Dir,
-        path: bytes,
-        name: bytes,
-        rel: bytes,
-        st: os.stat_result,
-        stored: Obj | None,
-        check: bool,
-    ) -> None:
+    def _file(self, node: _Dir, de: _DirEntry, rel: bytes, st: Stat, stored: Obj | None) -> None:
+        path, name, check = de.path, de.name, node.check
         if check and not self.scope.wants(rel, False):
             return
         node.files += 1
@@ -266,16 +261,8 @@ class Archiver:
         else:
             node.changed.append((path, name, rel, st.st_size))
 
-    def _subdir(
-        self,
-        node: _Dir,
-        path: bytes,
-        name: bytes,
-        rel: bytes,
-        st: os.stat_result,
-        stored: Obj | None,
-        check: bool,
-    ) -> None:
+    def _subdir(self, node: _Dir, de: _DirEntry, rel: bytes, st: Stat, stored: Obj | None) -> None:
+        path, name, check = de.path, de.name, node.check
         if check and not self.scope.descend(rel):
             return
         if node.depth >= MAX_DEPTH:
@@ -289,23 +276,15 @@ class Archiver:
         wanted = not check or self.scope.wants(rel, True)
         node.subdirs.append(_Sub(path, name, rel, st, stored, wanted))
 
-    def _link(
-        self,
-        node: _Dir,
-        path: bytes,
-        name: bytes,
-        rel: bytes,
-        st: os.stat_result,
-        stored: Obj | None,
-        check: bool,
-    ) -> None:
+    def _link(self, node: _Dir, de: _DirEntry, rel: bytes, st: Stat, stored: Obj | None) -> None:
+        path, name, check = de.path, de.name, node.check
         if rel in self._roots:
             try:
                 followed = os.stat(path)
             except OSError:
                 followed = None  # a dangling link: kept as a link
             if followed is not None and stat.S_ISDIR(followed.st_mode):
-                self._subdir(node, path, name, rel, followed, stored, check)
+                self._subdir(node, de, rel, followed, stored)
                 return
         if check and not self.scope.wants(rel, False):
             return
