@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 OPERATOR_FILES = sorted((DEPLOY / "operator").glob("*.yaml"))
 HELM_VALUES = DEPLOY / "helm" / "values-jenkins-chart.yaml"
-PLAIN_DEPLOYMENT = DEPLOY / "plain" / "deployment.yaml"
+PLAIN_DEPLOYMENTS = sorted((DEPLOY / "plain").glob("*.yaml"))
 SCHEMA_FILE = ROOT / "tests" / "fixtures" / "jenkins_crd_schema.json"
 WRAPPER_DIR = ROOT / "image" / "bin"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -48,7 +48,14 @@ CHART_VOLUMES = frozenset(
 # values.yaml): a misspelled key would be ignored by Helm without a word.
 CHART_TOP_LEVEL_KEYS = frozenset({"controller", "persistence", "serviceAccount"})
 CHART_CONTROLLER_KEYS = frozenset(
-    {"customInitContainers", "sidecars", "terminationGracePeriodSeconds", "podAnnotations"}
+    {
+        "customInitContainers",
+        "sidecars",
+        "terminationGracePeriodSeconds",
+        "podAnnotations",
+        "podSecurityContextOverride",
+        "containerSecurityContext",
+    }
 )
 CHART_SIDECARS_KEYS = frozenset({"additionalSidecarContainers", "configAutoReload"})
 CHART_PERSISTENCE_KEYS = frozenset({"enabled", "volumes", "mounts", "existingClaim", "size"})
@@ -306,7 +313,7 @@ def test_operator_backup_contract(path: Path) -> None:
     assert restore["containerName"] in containers
     assert backup["containerName"] == restore["containerName"]
     assert backup["containerName"] != "jenkins-master"
-    assert backup["interval"] == 30
+    assert backup["interval"] == 300
     assert backup["makeBackupBeforePodDeletion"] is True
     assert "recoveryOnce" not in restore, "an example must not pin a restore"
 
@@ -407,7 +414,7 @@ def test_pvc_example_is_the_backup_pvc_layout() -> None:
     sidecar = next(c for c in spec["master"]["containers"] if c["name"] == "backup")
     assert env_value(sidecar, "BACKUP_DIR") == "/backup"
     assert env_value(sidecar, "JENKINS_HOME") == "/jenkins-home"
-    assert env_value(sidecar, "BACKUP_COUNT") is not None
+    assert env_value(sidecar, "BACKUP_KEEP_HOURLY") is not None
     assert spec["backup"]["action"]["exec"]["command"] == ["/home/user/bin/backup.sh"]
     assert spec["restore"]["action"]["exec"]["command"] == ["/home/user/bin/restore.sh"]
     assert spec["restore"]["getLatestAction"]["exec"]["command"] == ["/home/user/bin/get-latest.sh"]
@@ -465,8 +472,9 @@ def test_helm_values_add_restore_init_and_daemon_sidecar(crd_schema: JsonDict) -
         assert env_value(restore, name) == env_value(daemon, name), name
 
 
-def test_plain_deployment(crd_schema: JsonDict) -> None:
-    docs = load_docs(PLAIN_DEPLOYMENT)
+@pytest.mark.parametrize("path", PLAIN_DEPLOYMENTS, ids=lambda p: p.name)
+def test_plain_deployment(crd_schema: JsonDict, path: Path) -> None:
+    docs = load_docs(path)
     kinds = [d["kind"] for d in docs]
     assert "Deployment" in kinds and "PersistentVolumeClaim" in kinds
     deployment = next(d for d in docs if d["kind"] == "Deployment")
