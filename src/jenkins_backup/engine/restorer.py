@@ -26,7 +26,7 @@ from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import iter_file_chunks
 from jenkins_backup.engine.safe_dirs import open_subdir
 from jenkins_backup.engine.scope import RESTORE_TMP_PREFIX, restore_temporary
-from jenkins_backup.errors import BackupError, CorruptObject
+from jenkins_backup.errors import BackupError, CorruptObject, ObjectNotFound
 from jenkins_backup.processes import pid_alive
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 BIG_FILE = 16 << 20
 _BATCH_FILES = 2048
 _BATCH_BYTES = 64 << 20
-_BATCH_DIRS = 256
+# Descriptors stay bounded whatever the home (restore works under ``ulimit -n 64``): batches
+# name directories by path and each thread opens them through a small cache of its own.
+_WALK_FDS = 8
+_THREAD_FDS = 6
+_BIG_IN_FLIGHT = 4
 _SAFE_MODE = 0o1777  # no setuid or setgid bits, ever
 
 
@@ -49,6 +53,7 @@ class RestoreStats:
     files_unchanged: int
     bytes_written: int
     warnings: int
+    damaged: tuple[str, ...] = ()  # files not restored: their data fails its checks (sorted)
 
 
 class Restorer:
@@ -75,9 +80,11 @@ class Restorer:
         self._counter = itertools.count()
         self._umask = os.umask(0)
         os.umask(self._umask)
-        self._fds: dict[Parts, int] = {}
+        self._fds = _DirCache(-1, _WALK_FDS, self._follow)
         self._root_fd = -1
         self._lock = threading.Lock()
+        self._big_slots = threading.BoundedSemaphore(_BIG_IN_FLIGHT)
+        self._damaged: list[str] = []
         self._files = self._written = self._unchanged = self._bytes = self._warnings = 0
 
     def warn(self, msg: str, *args: object) -> None:
@@ -89,32 +96,30 @@ class Restorer:
         os.makedirs(self.target, exist_ok=True)
         # The home itself may be a link to the volume (the user's choice); nothing below it may.
         self._root_fd = os.open(self.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._fds = _DirCache(self._root_fd, _WALK_FDS, self._follow)
         big: list[Future[None]] = []
         try:
-            batch: list[tuple[int, Entry]] = []
+            batch: list[tuple[Parts, Entry]] = []
             batch_bytes = 0
             for dparts, entries in walk(self.repo.read_tree, tree_id):
-                if len(self._fds) >= _BATCH_DIRS:
-                    self._flush(batch)
-                    batch, batch_bytes = [], 0
-                dfd = self._dir_fd(dparts)
+                dfd = self._fds.get(dparts)  # valid until the next get
                 _sweep(dfd)
                 for e in entries:
                     if e.kind == FILE:
                         self._files += 1
                         if e.size >= BIG_FILE:
-                            big.append(self._pool.submit(self._big_file, os.dup(dfd), dparts, e))
+                            self._big_slots.acquire()
+                            big.append(self._pool.submit(self._big_file, dparts, e))
                             continue
-                        batch.append((dfd, e))
+                        batch.append((dparts, e))
                         batch_bytes += e.size
                         if len(batch) >= _BATCH_FILES or batch_bytes >= _BATCH_BYTES:
                             self._flush(batch)
                             batch, batch_bytes = [], 0
-                            dfd = self._dir_fd(dparts)
                     elif e.kind == SYMLINK:
                         self._symlink(dfd, dparts, e)
                     else:
-                        self._dir_fd((*dparts, e.name))
+                        os.close(_open_dir(dfd, (*dparts, e.name), self._follow))
             self._flush(batch)
             self._drain()
             for fut in big:
@@ -128,30 +133,18 @@ class Restorer:
             self._close_fds()
             os.close(self._root_fd)
         return RestoreStats(
-            self._files, self._written, self._unchanged, self._bytes, self._warnings
+            self._files,
+            self._written,
+            self._unchanged,
+            self._bytes,
+            self._warnings,
+            tuple(sorted(self._damaged)),
         )
 
     # -- directories ----------------------------------------------------------------------
 
     def _close_fds(self) -> None:
-        _close_all(self._fds)
-
-    def _dir_fd(self, parts: Parts) -> int:
-        """Open (creating as needed) the directory ``parts`` below the target, never via a link."""
-        fd = self._fds.get(parts)
-        if fd is not None:
-            return fd
-        parent = self._dir_fd(parts[:-1]) if parts else self._root_fd
-        if not parts:
-            return self._root_fd
-        fd = -1
-        if parts in self._follow:
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                fd = os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
-        if fd < 0:
-            fd = open_subdir(parent, parts[-1], create=True, shown=f"{_show(parts)} in the target")
-        self._fds[parts] = fd
-        return fd
+        self._fds.close()
 
     def _apply_dir_metadata(self, tree_id: bytes) -> None:
         """Set directory modes and mtimes last: writing into a directory changes its mtime."""
@@ -159,11 +152,9 @@ class Restorer:
         for dparts, entries in walk(self.repo.read_tree, tree_id):
             dirs.extend((dparts, e) for e in entries if e.kind == DIR)
         for dparts, e in reversed(dirs):
-            fd = self._dir_fd((*dparts, e.name))  # opened with O_NOFOLLOW: never via a link
+            fd = self._fds.get((*dparts, e.name))  # opened with O_NOFOLLOW: never via a link
             os.fchmod(fd, (e.mode & _SAFE_MODE) | 0o700)
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
-            if len(self._fds) > _BATCH_DIRS:
-                self._close_fds()
 
     # -- files ----------------------------------------------------------------------------
 
@@ -189,14 +180,12 @@ class Restorer:
             os.close(fd)
         return True
 
-    def _flush(self, batch: list[tuple[int, Entry]]) -> None:
-        """Hand a batch (and the directory descriptors it uses) to the batch thread, so that
-        walking the next directories overlaps with writing these files."""
-        fds, self._fds = self._fds, {}
+    def _flush(self, batch: list[tuple[Parts, Entry]]) -> None:
+        """Hand a batch to the batch thread, so that walking the next directories overlaps with
+        writing these files."""
         if not batch:
-            _close_all(fds)
             return
-        self._in_progress.append(self._batches.submit(self._process, batch, fds))
+        self._in_progress.append(self._batches.submit(self._process, batch))
         while len(self._in_progress) > 2:  # bounds memory: at most two batches in flight
             self._in_progress.popleft().result()
 
@@ -204,68 +193,91 @@ class Restorer:
         while self._in_progress:
             self._in_progress.popleft().result()
 
-    def _process(self, batch: list[tuple[int, Entry]], fds: dict[Parts, int]) -> None:
-        try:
-            # A few coarse tasks, not one per file: thousands of tiny tasks spend more time
-            # handing the GIL between threads than doing system calls.
-            def check(part: list[tuple[int, Entry]]) -> list[tuple[int, Entry]]:
-                return [item for item in part if not self._same(*item)]
+    def _process(self, batch: list[tuple[Parts, Entry]]) -> None:
+        # A few coarse tasks, not one per file: thousands of tiny tasks spend more time
+        # handing the GIL between threads than doing system calls.
+        def check(part: list[tuple[Parts, Entry]]) -> list[tuple[Parts, Entry]]:
+            with _DirCache(self._root_fd, _THREAD_FDS, self._follow) as dirs:
+                return [(p, e) for p, e in part if not self._same(dirs.get(p), e)]
 
-            parts = _slices(batch, self._io_threads)
-            todo = [item for part in self._pool.map(check, parts) for item in part]
-            with self._lock:
-                self._unchanged += len(batch) - len(todo)
-            self.progress.advance(len(batch) - len(todo), 0)
-            if not todo:
-                return
-            blobs = self._fetch({cid for _, e in todo for cid in e.content})
+        parts = _slices(batch, self._io_threads)
+        todo = [item for part in self._pool.map(check, parts) for item in part]
+        with self._lock:
+            self._unchanged += len(batch) - len(todo)
+        self.progress.advance(len(batch) - len(todo), 0)
+        if not todo:
+            return
+        blobs = self._fetch({cid for _, e in todo for cid in e.content})
 
-            def write(part: list[tuple[int, Entry]]) -> None:
-                for dfd, e in part:
-                    self._write(dfd, e, blobs)
+        def write(part: list[tuple[Parts, Entry]]) -> None:
+            with _DirCache(self._root_fd, _THREAD_FDS, self._follow) as dirs:
+                for p, e in part:
+                    if all(c in blobs for c in e.content):
+                        self._write_chunks(dirs.get(p), e, (blobs[c] for c in e.content))
+                    else:
+                        self._damage(p, e)
 
-            list(self._pool.map(write, _slices(todo, self._io_threads)))
-        finally:
-            _close_all(fds)
+        list(self._pool.map(write, _slices(todo, self._io_threads)))
+
+    def _damage(self, dparts: Parts, e: Entry) -> None:
+        """A file whose data fails its checks: not written (what is there stays), named."""
+        with self._lock:
+            self._damaged.append(os.fsdecode(b"/".join((*dparts, e.name))))
 
     def _fetch(self, ids: set[bytes]) -> dict[bytes, bytes]:
-        """Read the needed blobs, one ranged read per pack, verifying each blob's hash."""
+        """Read the needed blobs, one ranged read per pack, verifying each blob's hash.
+
+        A blob that cannot be read or fails its hash is left out (bit rot): the files that
+        need it are not written and are named, every other file is.
+        """
         by_pack: dict[bytes, list[tuple[bytes, int, int, int]]] = defaultdict(list)
         for cid in ids:
-            loc = self.repo.locate(cid)
-            by_pack[loc.pack].append((cid, loc.offset, loc.length, loc.raw_length))
+            loc = self.repo.find(cid)
+            if loc is not None:
+                by_pack[loc.pack].append((cid, loc.offset, loc.length, loc.raw_length))
 
         def read(pack: bytes) -> list[tuple[bytes, bytes]]:
             items = by_pack[pack]
             start = min(i[1] for i in items)
             end = max(i[1] + i[2] for i in items)
-            data = memoryview(self.repo.storage.get_range(pack_key(pack), start, end - start))
-            if len(data) != end - start:
-                raise CorruptObject(f"pack {pack.hex()[:16]} is truncated")
+            try:
+                data = memoryview(self.repo.storage.get_range(pack_key(pack), start, end - start))
+            except ObjectNotFound:
+                log.warning("pack %s is missing", pack.hex()[:16])
+                return []
+            out: list[tuple[bytes, bytes]] = []
             codec = self.repo.codec
-            return [
-                (cid, codec.unseal_verified(data[off - start : off - start + ln], cid, raw))
-                for cid, off, ln, raw in items
-            ]
+            for cid, off, ln, raw in items:
+                sealed = data[off - start : off - start + ln]
+                try:
+                    if len(sealed) != ln:
+                        raise CorruptObject(f"pack {pack.hex()[:16]} is truncated")
+                    out.append((cid, codec.unseal_verified(sealed, cid, raw)))
+                except CorruptObject as exc:
+                    log.warning("damaged data in pack %s: %s", pack.hex()[:16], exc)
+            return out
 
         out: dict[bytes, bytes] = {}
         for pairs in self._pool.map(read, list(by_pack)):
             out.update(pairs)
         return out
 
-    def _write(self, dfd: int, e: Entry, blobs: dict[bytes, bytes]) -> None:
-        self._write_chunks(dfd, e, (blobs[c] for c in e.content))
-
-    def _big_file(self, dfd: int, dparts: Parts, e: Entry) -> None:
+    def _big_file(self, dparts: Parts, e: Entry) -> None:
         try:
-            if not self._same(dfd, e):
-                self._write_chunks(dfd, e, (self.repo.read_blob(c) for c in e.content))
-            else:
-                with self._lock:
-                    self._unchanged += 1
-                self.progress.advance(1, 0)
+            with _DirCache(self._root_fd, 1, self._follow) as dirs:
+                dfd = dirs.get(dparts)
+                if self._same(dfd, e):
+                    with self._lock:
+                        self._unchanged += 1
+                    self.progress.advance(1, 0)
+                    return
+                try:
+                    self._write_chunks(dfd, e, (self.repo.read_blob(c) for c in e.content))
+                except CorruptObject as exc:  # the temporary file is gone; what was there stays
+                    log.warning("damaged data of %s: %s", _show((*dparts, e.name)), exc)
+                    self._damage(dparts, e)
         finally:
-            os.close(dfd)
+            self._big_slots.release()
 
     def _tmp_name(self) -> bytes:
         """Unique per process and file; a killed restore's leftovers never collide."""
@@ -341,13 +353,65 @@ def _sweep(dfd: int) -> None:
                 os.unlink(name, dir_fd=dfd)
 
 
-def _close_all(fds: dict[Parts, int]) -> None:
-    for fd in fds.values():
-        os.close(fd)
-    fds.clear()
+class _DirCache:
+    """Directories below the target by path, opened (and created) one component at a time
+    with O_NOFOLLOW; at most ``size`` stay open. Used by one thread; a descriptor it returns is
+    valid until its next ``get``."""
+
+    def __init__(self, root: int, size: int, follow: frozenset[Parts]) -> None:
+        self.root = root
+        self.size = size
+        self.follow = follow
+        self._fds: dict[Parts, int] = {}
+
+    def get(self, parts: Parts) -> int:
+        if not parts:
+            return self.root
+        fd = self._fds.get(parts)
+        if fd is not None:
+            return fd
+        known = len(parts) - 1
+        while known and parts[:known] not in self._fds:
+            known -= 1
+        base = self._fds[parts[:known]] if known else self.root
+        cur = base
+        try:
+            for i in range(known, len(parts)):
+                nxt = _open_dir(cur, parts[: i + 1], self.follow)
+                if cur != base:
+                    os.close(cur)
+                cur = nxt
+        except BaseException:
+            if cur != base:
+                os.close(cur)
+            raise
+        if len(self._fds) >= self.size:
+            self.close()
+        self._fds[parts] = cur
+        return cur
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> _DirCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _slices(items: list[tuple[int, Entry]], n: int) -> list[list[tuple[int, Entry]]]:
+def _open_dir(parent: int, parts: Parts, follow: frozenset[Parts]) -> int:
+    """Open (creating as needed) directory ``parts`` in ``parent``, never via a link unless
+    ``parts`` is one of the scope's roots (``follow``)."""
+    if parts in follow:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            return os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
+    return open_subdir(parent, parts[-1], create=True, shown=f"{_show(parts)} in the target")
+
+
+def _slices(items: list[tuple[Parts, Entry]], n: int) -> list[list[tuple[Parts, Entry]]]:
     """``items`` cut into at most ``n`` contiguous slices of similar length."""
     size = -(-len(items) // n)
     return [items[i : i + size] for i in range(0, len(items), size)]

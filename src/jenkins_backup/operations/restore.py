@@ -15,6 +15,7 @@ from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)
+_SHOWN = 10  # damaged paths named on stderr
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,15 @@ def restore(
     roots = [tuple(r.split(b"/")) for r in settings.scope.roots]
     restorer = Restorer(repo, home, threads=settings.threads, progress=progress, follow=roots)
     stats = restorer.run(snap.tree)
+    if stats.damaged:
+        # Bit rot: every readable file is written, the others are named, and the restore fails
+        # (the same line on every run: the paths are sorted, and nothing new is written).
+        for path in stats.damaged[:_SHOWN]:
+            log.warning("not restored (its data is damaged): %s", path)
+        raise CorruptObject(
+            f"backup {snap.number} is damaged: {len(stats.damaged)} file(s) not restored, "
+            f"their data fails its checks (first: {stats.damaged[0][:120]})"
+        )
     # No sync: like tar -x, durability of the written files is left to the page cache; every
     # file is complete under its name (rename after write), which is what readers rely on.
     elapsed = time.monotonic() - started
