@@ -6,8 +6,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from helpers import a_job, describe, in_jobs_scope, run_cli
 
 
