@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from jenkins_backup.errors import ShrinkRefused
 from jenkins_backup.processes import pid_alive
 
 log = logging.getLogger(__name__)
@@ -366,7 +367,10 @@ def warnings_from(result: object) -> dict[str, int]:
             value = next((getattr(holder, n) for n in names if hasattr(holder, n)), None)
             if isinstance(value, bool) or value is None:
                 continue
-            if isinstance(value, int):
+            count = getattr(value, "count", None)  # a record that counts its items
+            if isinstance(count, int) and not isinstance(value, (list, tuple)):
+                found[kind] = count
+            elif isinstance(value, int):
                 found[kind] = value
             elif isinstance(value, (list, tuple, set, frozenset, dict)):
                 found[kind] = len(value)
@@ -378,6 +382,4 @@ def warnings_from(result: object) -> dict[str, int]:
 
 def result_of(exc: BaseException) -> str:
     """A failed run's result label: "refused" when the shrink guard stopped a backup."""
-    if any("shrink" in cls.__name__.lower() for cls in type(exc).__mro__):
-        return "refused"
-    return FAILURE
+    return "refused" if isinstance(exc, ShrinkRefused) else FAILURE
