@@ -218,3 +218,10 @@ def test_plain_deployment_does_not_start_an_unsecured_jenkins(path: Path) -> Non
         words = [str(e.get("value", "")) for e in c.get("env", [])] + c.get("args", [])
         assert not any("runSetupWizard=false" in w for w in words), c["name"]
         assert not any("useSecurity" in w and "false" in w for w in words), c["name"]
+
+
+@pytest.mark.parametrize("where,container", backup_daemons(), ids=[w for w, _ in backup_daemons()])
+def test_daemon_liveness_is_its_healthz(where: str, container: Json) -> None:
+    probe = container["livenessProbe"]["httpGet"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert probe["path"] == "/healthz" and probe["port"] in ports
