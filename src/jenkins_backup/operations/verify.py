@@ -32,6 +32,8 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     damaged: list[int] = field(default_factory=list)
     bytes_read: int = 0
+    damaged_paths: list[str] = field(default_factory=list)  # "N: path", files with bad data
+    not_checked: str = ""  # what this mode did not check, said in its output
 
 
 def _show(name: bytes) -> str:
@@ -45,6 +47,7 @@ class _Verifier:
         # pack -> blob ids a backup needs from it, and the backups that need it
         self.needed: dict[bytes, set[bytes]] = defaultdict(set)
         self.users: dict[bytes, set[int]] = defaultdict(set)
+        self.bad: set[bytes] = set()  # needed blobs that fail their hash check
 
     def snapshot(self, ref: SnapshotRef) -> list[str]:
         """Problems of one backup (quick checks); records what full mode must read."""
@@ -96,6 +99,27 @@ class _Verifier:
         if size != e.size:
             problems.append(f"backup {number}: size of {_show(rel)} does not match its data")
 
+    def name_damaged(self, refs: list[SnapshotRef], result: VerifyResult) -> None:
+        """Name the files whose data fails its hash check (a second walk, only on damage)."""
+        users = {
+            n
+            for pack in {self.repo.find(b) for b in self.bad}
+            if pack
+            for n in self.users[pack.pack]
+        }
+        for ref in refs:
+            if ref.number not in users:
+                continue
+            snap = self.repo.load_snapshot(ref)
+            for parts, entries in walk(self.repo.read_tree, snap.tree, on_error=lambda p, e: None):
+                for e in entries:
+                    if e.kind == FILE and any(c in self.bad for c in e.content):
+                        path = os.fsdecode(b"/".join((*parts, e.name)))
+                        result.damaged_paths.append(f"{ref.number}: {path}")
+                        result.problems.append(
+                            f"backup {ref.number}: {_show(b'/'.join((*parts, e.name)))} is damaged"
+                        )
+
     def _need(self, pack: bytes, blob_id: bytes, number: int, missing: set[bytes]) -> None:
         if pack not in self.stored:
             missing.add(pack)
@@ -126,6 +150,7 @@ class _Verifier:
                     self.repo.codec.unseal_verified(sealed, blob_id, loc.raw_length)
                 except CorruptObject:
                     bad += 1
+                    self.bad.add(blob_id)
             result.problems.append(
                 f"pack {pack.hex()[:16]} is damaged: {bad} needed blob(s) fail their hash check"
                 f" (backups {who})"
@@ -157,7 +182,14 @@ def verify(settings: Settings, number: int | None = None, *, quick: bool = False
         if problems:
             result.damaged.append(ref.number)
             result.problems += problems
-    if not quick:
+    if quick:
+        result.not_checked = (
+            f"the content of {len(verifier.needed)} pack(s): blobs were not read back against"
+            " their hashes (run verify without --quick)"
+        )
+    else:
         verifier.read_packs(result)
+        if verifier.bad:
+            verifier.name_damaged(refs, result)
     result.damaged = sorted(set(result.damaged))
     return result

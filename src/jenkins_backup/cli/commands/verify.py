@@ -37,10 +37,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if result.problems:
         for problem in result.problems:
             print(problem, file=sys.stderr)
+        if result.not_checked:
+            print(f"not checked: {result.not_checked}", file=sys.stderr)
         damaged = " ".join(str(n) for n in result.damaged) or "none"
         raise VerifyFailed(
             f"verify ({mode}) found {len(result.problems)} problem(s) in "
             f"{len(result.checked)} backup(s); damaged backups: {damaged}"
         )
     print(f"verified {len(result.checked)} backup(s) ({mode}): no problems")
+    if result.not_checked:
+        print(f"not checked: {result.not_checked}")
     return 0
