@@ -7,6 +7,9 @@
 # the end: nothing is cached between runs that a clean machine would lack. Where containers
 # cannot run here, the step is skipped with the reason, never silently.
 #
+# Each stage has a time bound (about 2.5 minutes in all on a 2-core machine; the bounds only
+# stop a hung mirror or build from holding CI).
+#
 # Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), DEBIAN_SUITE (bookworm),
 # KEEP_IMAGE_WORK=1 keeps the work directory for a look afterwards.
 set -euo pipefail
@@ -33,7 +36,7 @@ cleanup() {
     podman rmi --all --force >/dev/null 2>&1 || true
     podman system reset --force >/dev/null 2>&1 || true
     if [[ ${KEEP_IMAGE_WORK:-} != 1 ]]; then
-        grep -o " $work[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+        grep -o " ${work}[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
         rm -rf "$work"
     fi
 }
@@ -60,14 +63,16 @@ image=localhost/jenkins-backup:ci
 all=$(stamp)
 
 # The base: python3 and its venv module, and the host's locally added CA certificates (a
-# TLS-intercepting egress signs PyPI's certificate with one of them).
+# TLS-intercepting egress signs PyPI's certificate with one of them). The hooks' $1 is
+# mmdebstrap's root directory, expanded by mmdebstrap, not here.
 t=$(stamp)
-mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
+# shellcheck disable=SC2016
+timeout 900 mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
     --customize-hook='mkdir -p "$1/usr/local/share/ca-certificates"' \
     --customize-hook='if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/"; fi' \
     --customize-hook='chroot "$1" update-ca-certificates >/dev/null' \
     "$suite" "$work/base.tar" "$mirror"
-podman import --quiet "$work/base.tar" "$base" >/dev/null
+timeout 300 podman import --quiet "$work/base.tar" "$base" >/dev/null
 rm -f "$work/base.tar"
 echo "image-check: base bootstrapped and imported in $(took "$t")"
 if ! probe=$(podman run --rm --network=none "$base" python3 -c 'print("ok")' 2>&1); then
@@ -76,7 +81,7 @@ fi
 
 t=$(stamp)
 # pip in the build stage trusts the system's CA store (with the local certificates above).
-podman build --quiet --network=host --build-arg PYTHON_IMAGE="$base" \
+timeout 1200 podman build --quiet --network=host --build-arg PYTHON_IMAGE="$base" \
     --build-arg PIP_CERT=/etc/ssl/certs/ca-certificates.crt -t "$image" . >/dev/null
 echo "image-check: image built in $(took "$t")"
 size=$(podman image inspect --format '{{.Size}}' "$image")
@@ -85,5 +90,5 @@ echo "image-check: image size $((size / 1000000)) MB (base $((base_size / 100000
 
 t=$(stamp)
 PY=${PYTHON:-.venv/bin/python}
-JENKINS_BACKUP_IMAGE="$image" "$PY" -m pytest tests/test_image_built.py -q -rs -p no:cacheprovider
+JENKINS_BACKUP_IMAGE="$image" timeout 900 "$PY" -m pytest tests/test_image_built.py -q -rs -p no:cacheprovider
 echo "image-check: checks inside the image passed in $(took "$t"); whole step $(took "$all")"

