@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ _RUNNING = "running"
 _STATUS = "status.json"
 _LOCK = "status.lock"
 _FILE_MODE = 0o664
+_HOST = socket.gethostname()  # a pod's name: pid files name the pod their pid belongs to
 _DIR_MODE = 0o2775
 OPERATIONS = ("backup", "restore", "verify")
 # Upper bounds (seconds) of the duration histograms' buckets: seconds for a small home up to
@@ -214,7 +216,7 @@ def tracking(
     pid_file = None
     if announce and runtime_dir is not None:
         pid_file = os.path.join(runtime_dir, _RUNNING, f"{os.getpid()}.json")
-        doc = {"pid": os.getpid(), "number": number, "started": started}
+        doc = {"pid": os.getpid(), "number": number, "started": started, "host": _HOST}
         _quietly(partial(_write_atomic, runtime_dir, pid_file, doc, parents=True))
     try:
         yield run
@@ -263,8 +265,11 @@ def running(runtime_dir: str | None) -> list[Running]:
         try:
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
+            if doc.get("host", _HOST) != _HOST:  # another pod's (a repository volume outlives
+                _quietly(partial(_unlink, path))  # pods): its pid means nothing here
+                continue
             out.append(Running(pid, int(doc["number"]), float(doc["started"])))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             out.append(Running(pid, 0, 0.0))  # being written or damaged: still a live backup
     return out
 
