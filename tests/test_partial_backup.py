@@ -84,10 +84,11 @@ def test_strict_backup_is_committed_then_fails_with_exit_3(place: Path) -> None:
             backup(settings, 1)
         assert [r.number for r in list_backups(settings)] == [1], "committed all the same"
         code, _ = _cli(env, "backup", "2", "--strict", "-q")
-        code_plain, _ = _cli(env, "backup", "3", "-q")
+        code_plain, _, printed = run_main(env, "backup", "3")
     assert "2 unreadable" in str(caught.value)
     assert code == 3
     assert code_plain == 0, "without strictness a partial backup still succeeds"
+    assert "lacks 2 unreadable entries" in printed and "jobs/a/builds/1/secret-1" in printed
 
 
 def test_complete_snapshot_has_no_warnings(place: Path) -> None:
