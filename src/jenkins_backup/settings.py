@@ -73,7 +73,8 @@ class Settings:
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     max_backup_age: float = DEFAULT_MAX_BACKUP_AGE  # served as a metric for the alert rule
     prune_interval: float = DEFAULT_PRUNE_INTERVAL  # daemon: retention schedule
-    # Backup: accept a scope that lost more than half of the newest backup (the shrink guard).
+    # Backup: accept a scope that lost more than half of the newest backup's files or bytes (the
+    # shrink guard; not applied below 100 files / 16 MiB: operations/shrink.py).
     allow_shrink: bool = False
     # Backup: a backup missing unreadable files fails (exit 3) after it is committed.
     strict: bool = False
