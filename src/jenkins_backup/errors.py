@@ -27,6 +27,14 @@ class CorruptObject(RepositoryError):
     """An object failed verification (hash mismatch, bad encoding)."""
 
 
+class SnapshotVanished(CorruptObject):
+    """A listed snapshot was gone when read: forgotten meanwhile (prune looks for its tombstone)."""
+
+
+class ClockSkew(RepositoryError):
+    """The local clock and the store's disagree by more than prune tolerates."""
+
+
 class EncryptionKeyError(RepositoryError):
     """The encryption key is wrong or missing."""
 

@@ -15,7 +15,7 @@ from jenkins_backup.operations.common import latest_intact, open_repository
 from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.operations.prune import after_backup
 from jenkins_backup.operations.shrink import check_shrink
-from jenkins_backup.repository.integrity import rebuild_index
+from jenkins_backup.repository.integrity import check_still_stored, rebuild_index
 from jenkins_backup.repository.snapshot import Snapshot, Unreadable
 from jenkins_backup.settings import Settings
 from jenkins_backup.units import human_size
@@ -61,6 +61,8 @@ def backup(
         repo, settings, home, settings.scope, parent_tree, progress, started, started_ns=started_ns
     )
     check_shrink(parent[1] if parent else None, stats, allowed=settings.allow_shrink)
+    if (ran := time.monotonic() - started) > settings.prune_grace / 2:
+        check_still_stored(repo, tree, ran)
     snap = Snapshot(
         number=number,
         time_ns=time.time_ns(),

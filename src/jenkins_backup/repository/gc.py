@@ -1,39 +1,40 @@
-"""Garbage collection without locks: mark from every snapshot, condemn, delete after a grace.
+"""Garbage collection without locks: ``plan`` decides from one consistent view, ``execute`` acts.
 
-A pack no snapshot references is first *condemned*: listed in ``condemned/<time>/<id>`` and
-dropped from the index, so that no backup starting later deduplicates against it. It is deleted
-by a later run only when it has been condemned for longer than the grace period and is still
-unreferenced; a backup that deduplicated against it just before has committed by then, so the
-reference is seen and the pack is *rescued* (indexed again) instead. Forgotten snapshots leave
-tombstones that count as references for the grace period (a backup in flight may use one as its
-parent). The full argument, with the crash-safety order of the steps, is in docs/FORMAT.md.
+A pack no snapshot references is first *condemned*: listed in a condemned list and dropped from
+the index, so that no backup starting later deduplicates against it. It is deleted by a later
+run only when it has been condemned for longer than the grace period and is still unreferenced;
+a backup that deduplicated against it just before has committed by then, so the reference is
+seen and the pack is *rescued* (indexed again) instead. Forgotten snapshots leave tombstones
+that count as references for the grace period (a backup in flight may use one as its parent).
+The full argument, with the crash-safety order of the steps, is in docs/FORMAT.md.
+
+Every age is the difference of two times of the store's clock: ``now`` (prune's caller takes it
+from a time stamp the store has just put on an object) and the stamps the store put on packs and
+tombstones, or the time prune itself wrote in a condemned list's name. The plan holds each
+pack's index records as bytes (one object per pack) and marks into compact id sets, not a
+Python object per blob.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
-from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
-from jenkins_backup.repository.index import MAGIC, decode_index, encode_index
-from jenkins_backup.repository.layout import (
-    condemned_key,
-    condemned_time,
-    object_name,
-    pack_key,
+from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError, SnapshotVanished
+from jenkins_backup.repository.idtable import IdSet
+from jenkins_backup.repository.index import (
+    encode_records,
+    entry_records,
+    pack_records,
+    record_lengths,
+    records_entries,
 )
-from jenkins_backup.repository.pack import (
-    DATA,
-    TREE,
-    BlobEntry,
-    PackBuilder,
-)
-from jenkins_backup.repository.repo import MAX_INDEX_BYTES, Repository, read_pack_header
+from jenkins_backup.repository.layout import condemned_key, condemned_time, pack_key, written_ns
+from jenkins_backup.repository.pack import DATA, TREE, PackBuilder
+from jenkins_backup.repository.repo import Repository, read_pack_header
 from jenkins_backup.repository.snapshot import SnapshotRef
-from jenkins_backup.repository.tree import FILE, Entry, decode_tree
+from jenkins_backup.repository.tree import FILE
 from jenkins_backup.repository.walk import Parts, walk
 from jenkins_backup.repository.writer import DATA_PACK_TARGET, TREE_PACK_TARGET
 from jenkins_backup.storage.base import ObjectInfo
@@ -44,10 +45,9 @@ log = logging.getLogger(__name__)
 CONSOLIDATE_INDEX_FILES = 32
 #: Repack a pack when more than this fraction of its bytes is garbage.
 REPACK_RATIO = 0.5
-_TREE_CACHE_BYTES = 128 << 20
 _LOAD_ATTEMPTS = 5
 
-PackList = list[tuple[bytes, list[BlobEntry]]]
+Records = bytes  # a pack's entries as an index file stores them
 
 
 @dataclass
@@ -66,46 +66,94 @@ class GcResult:
     problems: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Listing:
-    """The index and condemned lists, loaded as one consistent view."""
+@dataclass(frozen=True)
+class Plan:
+    """What one collection will do, decided from one view of the repository. A dry run is the
+    plan printed; ``execute`` carries it out."""
 
-    index_keys: list[str]
-    condemned_keys: list[str]
-    indexed: dict[bytes, list[BlobEntry]]
-    condemned: dict[bytes, list[BlobEntry]]  # condemned and not indexed again
+    repo: Repository = field(repr=False, compare=False)
+    now_ns: int
+    grace_ns: int
+    index_files: tuple[str, ...]
+    damaged: tuple[str, ...]  # damaged index files, replaced by the new index
+    condemned_files: Mapping[str, frozenset[bytes]] = field(repr=False)
+    indexed: Mapping[bytes, Records] = field(repr=False)  # packs of the index files
+    stored: Mapping[bytes, ObjectInfo] = field(repr=False)
+    chunks: IdSet = field(repr=False, compare=False)  # referenced data blobs
+    trees: IdSet = field(repr=False, compare=False)  # referenced trees
+    condemn: tuple[bytes, ...] = ()
+    repack: tuple[bytes, ...] = ()
+    drop: tuple[bytes, ...] = ()  # indexed but gone from the store
+    rescue: Mapping[bytes, Records] = field(default_factory=dict, repr=False)
+    delete: tuple[bytes, ...] = ()
+    expired_tombstones: tuple[str, ...] = ()
+    tombstones_pending: int = 0
+    problems: tuple[str, ...] = ()
+    blocked: str = ""
+
+    def referenced(self, blob_id: bytes) -> bool:
+        return blob_id in self.chunks or blob_id in self.trees
+
+    def result(self) -> GcResult:
+        """The counts of the plan, as a dry run reports them (nothing done yet)."""
+        if self.blocked:
+            return GcResult(
+                tombstones_pending=self.tombstones_pending,
+                blocked=self.blocked,
+                problems=list(self.problems),
+            )
+        return GcResult(
+            packs_deleted=len(self.delete),
+            bytes_freed=sum(self.stored[p].size for p in self.delete),
+            packs_condemned=len(self.condemn) + len(self.repack),
+            bytes_condemned=sum(self.stored[p].size for p in (*self.condemn, *self.repack)),
+            packs_rescued=len(self.rescue),
+            packs_repacked=len(self.repack),
+            tombstones_removed=len(self.expired_tombstones),
+            tombstones_pending=self.tombstones_pending,
+            problems=list(self.problems),
+        )
+
+    def __str__(self) -> str:
+        r = self.result()
+        lines = [
+            f"prune plan at {self.now_ns} ns (store time), grace {self.grace_ns / 1e9:g} s:",
+            f"  delete {r.packs_deleted} pack(s) ({r.bytes_freed} bytes)",
+            f"  condemn {r.packs_condemned} pack(s) ({r.bytes_condemned} bytes),"
+            f" of which {r.packs_repacked} repacked first",
+            f"  rescue {r.packs_rescued}, drop {len(self.drop)} indexed but missing",
+            f"  remove {r.tombstones_removed} tombstone(s), {r.tombstones_pending} still kept",
+        ]
+        if self.blocked:
+            lines.append(f"  blocked: {self.blocked}")
+        lines += [f"  problem: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _View:
+    """The index files and condemned lists, loaded as one consistent view."""
+
+    index_files: tuple[str, ...]
+    indexed: dict[bytes, Records]
+    condemned: dict[bytes, Records]  # condemned and not indexed again
     condemned_at: dict[bytes, int]  # newest condemnation time (ns) of each listed pack
-    condemned_files: dict[str, set[bytes]]
-    damaged: list[str]  # index files skipped as damaged: what they listed looks unlisted
+    condemned_files: dict[str, frozenset[bytes]]
+    damaged: tuple[str, ...]  # index files skipped as damaged: what they listed looks unlisted
 
 
-def _read_list(repo: Repository, key: str) -> PackList:
-    plain = repo.codec.unseal(repo.storage.get(key), MAX_INDEX_BYTES)
-    if repo.codec.blob_id(plain).hex() != object_name(key):
-        raise CorruptObject(f"{key} fails its hash check")
-    return list(decode_index(plain))
-
-
-def _read_index_file(repo: Repository, key: str, damaged: list[str]) -> PackList:
+def _index_file(repo: Repository, key: str, damaged: list[str]) -> list[tuple[bytes, Records]]:
     """An index file's packs; a damaged one is skipped (an index file is a cache)."""
     try:
-        return _read_list(repo, key)
+        return list(pack_records(repo.read_list(key)))
     except CorruptObject as exc:
         log.warning("skipping damaged index file %s: %s", key, exc)
         damaged.append(key)
         return []
 
 
-def _written_ns(info: ObjectInfo) -> int:
-    """The latest time the object may have been written, in ns. S3 and Azure report whole
-    seconds, truncated: an object stamped 12:00:00 may be from 12:00:00.99, and taking the stamp
-    as is would make a backup's pack in flight look up to a second older than the grace."""
-    mtime = info.mtime + 1.0 if float(info.mtime).is_integer() else info.mtime
-    return int(mtime * 1e9)
-
-
-def _load(repo: Repository) -> _Listing:
-    """Load index and condemned lists; retry while a concurrent prune replaces them.
+def _load(repo: Repository) -> _View:
+    """Load index files and condemned lists; retry while a concurrent prune replaces them.
 
     A pack moves between lists by writing the new list before deleting the old one. Checking
     after loading that no list we loaded has gone makes the view consistent: every pack is seen
@@ -116,79 +164,27 @@ def _load(repo: Repository) -> _Listing:
         condemned_keys = repo.condemned_lists()
         damaged: list[str] = []
         try:
-            index_lists = [_read_index_file(repo, k, damaged) for k in index_keys]
-            condemned_lists = [_read_list(repo, k) for k in condemned_keys]
+            index_lists = [_index_file(repo, k, damaged) for k in index_keys]
+            condemned_lists = [list(pack_records(repo.read_list(k))) for k in condemned_keys]
         except ObjectNotFound:
             continue
         if not set(index_keys) <= set(repo.index_files()):
             continue
         if not set(condemned_keys) <= set(repo.condemned_lists()):
             continue
-        indexed: dict[bytes, list[BlobEntry]] = {}
+        view = _View(tuple(index_keys), {}, {}, {}, {}, tuple(damaged))
         for packs in index_lists:
-            for pack_id, entries in packs:
-                indexed.setdefault(pack_id, entries)
-        listing = _Listing(index_keys, condemned_keys, indexed, {}, {}, {}, damaged)
+            for pack_id, records in packs:
+                view.indexed.setdefault(pack_id, records)
         for key, packs in zip(condemned_keys, condemned_lists, strict=True):
             at = condemned_time(key)
-            listing.condemned_files[key] = {p for p, _ in packs}
-            for pack_id, entries in packs:
-                listing.condemned_at[pack_id] = max(at, listing.condemned_at.get(pack_id, 0))
-                if pack_id not in indexed:
-                    listing.condemned.setdefault(pack_id, entries)
-        return listing
+            view.condemned_files[key] = frozenset(p for p, _ in packs)
+            for pack_id, records in packs:
+                view.condemned_at[pack_id] = max(at, view.condemned_at.get(pack_id, 0))
+                if pack_id not in view.indexed:
+                    view.condemned.setdefault(pack_id, records)
+        return view
     raise RepositoryError("the index kept changing during prune (another prune?); run it again")
-
-
-class _TreeReader:
-    """Reads trees from indexed and condemned packs, caching whole tree packs."""
-
-    def __init__(self, repo: Repository, where: dict[bytes, tuple[bytes, BlobEntry]]) -> None:
-        self.repo = repo
-        self.where = where
-        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
-        self._bytes = 0
-
-    def read(self, tree_id: bytes) -> list[Entry]:
-        found = self.where.get(tree_id)
-        if found is None:
-            raise CorruptObject(f"tree {tree_id.hex()[:16]} is not in the index")
-        pack_id, e = found
-        pack = self._cache.get(pack_id)
-        if pack is None:
-            try:
-                pack = self.repo.storage.get(pack_key(pack_id))
-            except ObjectNotFound as exc:
-                raise CorruptObject(f"pack {pack_id.hex()[:16]} is missing") from exc
-            self._cache[pack_id] = pack
-            self._bytes += len(pack)
-            while self._bytes > _TREE_CACHE_BYTES and len(self._cache) > 1:
-                self._bytes -= len(self._cache.popitem(last=False)[1])
-        else:
-            self._cache.move_to_end(pack_id)
-        if e.offset + e.length > len(pack):
-            raise CorruptObject(f"pack {pack_id.hex()[:16]} is truncated")
-        sealed = memoryview(pack)[e.offset : e.offset + e.length]
-        return decode_tree(self.repo.codec.unseal_verified(sealed, tree_id, e.raw_length))
-
-
-def mark(read: _TreeReader, roots: Iterable[tuple[str, bytes]], problems: list[str]) -> set[bytes]:
-    """Every blob (trees and chunks) reachable from ``roots``; unreadable trees are problems."""
-    trees: set[bytes] = set()
-    chunks: set[bytes] = set()
-    for label, root in roots:
-
-        def unreadable(parts: Parts, exc: Exception, label: str = label) -> None:
-            problems.append(f"{label}: {exc}")
-
-        try:
-            for _, entries in walk(read.read, root, on_error=unreadable, seen=trees):
-                for e in entries:
-                    if e.kind == FILE:
-                        chunks.update(e.content)
-        except CorruptObject as exc:  # beyond the walk's bounds: a damaged backup
-            problems.append(f"{label}: {exc}")
-    return trees | chunks
 
 
 def _roots(
@@ -199,185 +195,226 @@ def _roots(
     Snapshots are listed before tombstones: a forget writes its tombstone before deleting the
     snapshot, so a snapshot forgotten meanwhile is seen in one listing or the other.
     """
-    refs: list[tuple[str, SnapshotRef]] = [
-        (f"backup {r.number}", r) for r in repo.all_snapshot_refs()
+    refs: list[tuple[str, SnapshotRef, bool]] = [
+        (f"backup {r.number}", r, True) for r in repo.all_snapshot_refs()
     ]
     expired: list[str] = []
     pending = 0
     for stone in repo.tombstones():
-        if now_ns - stone.forgotten_ns >= grace_ns:
+        if now_ns - stone.since_ns >= grace_ns:
             expired.append(stone.key)
         else:
-            refs.append((f"forgotten backup {stone.ref.number}", stone.stored))
+            refs.append((f"forgotten backup {stone.ref.number}", stone.stored, False))
             pending += 1
     roots: list[tuple[str, bytes]] = []
-    for label, ref in refs:
+    for label, ref, live in refs:
         try:
             roots.append((label, repo.load_snapshot(ref).tree))
+        except SnapshotVanished as exc:
+            if not live:
+                problems.append(f"{label}: {exc}")
+            # else forgotten meanwhile: its tombstone is listed after this
         except CorruptObject as exc:
-            if "vanished" in str(exc) and label.startswith("backup"):
-                continue  # forgotten meanwhile: its tombstone is listed after this
             problems.append(f"{label}: {exc}")
     return roots, expired, pending
 
 
-def collect(
-    repo: Repository, grace: float, *, dry_run: bool = False, repack_ratio: float = REPACK_RATIO
-) -> GcResult:
-    """One garbage collection pass; see the module docstring and docs/FORMAT.md."""
-    result = GcResult()
-    now_ns = time.time_ns()
+def _mark(
+    repo: Repository,
+    roots: Iterable[tuple[str, bytes]],
+    listed: IdSet,
+    problems: list[str],
+) -> tuple[IdSet, IdSet, set[bytes]]:
+    """(trees, chunks) reachable from ``roots``, and the chunks in no listed pack. Trees are
+    read through the repository's own reader; an unreadable tree is a problem."""
+    trees, chunks = IdSet(), IdSet()
+    missing: set[bytes] = set()
+    for label, root in roots:
+
+        def unreadable(parts: Parts, exc: Exception, label: str = label) -> None:
+            problems.append(f"{label}: {exc}")
+
+        try:
+            for _, entries in walk(repo.read_tree, root, on_error=unreadable, seen=trees):
+                for e in entries:
+                    if e.kind != FILE:
+                        continue
+                    for cid in e.content:
+                        if chunks.add(cid) and cid not in listed:
+                            missing.add(cid)
+        except CorruptObject as exc:  # beyond the walk's bounds: a damaged backup
+            problems.append(f"{label}: {exc}")
+    return trees, chunks, missing
+
+
+def plan(repo: Repository, now_ns: int, grace: float) -> Plan:
+    """Decide one collection at ``now_ns`` (the store's time); see docs/FORMAT.md."""
     grace_ns = int(grace * 1e9)
     tree_problems: list[str] = []
-    roots, expired_tombstones, result.tombstones_pending = _roots(
-        repo, grace_ns, now_ns, tree_problems
-    )
-    listing = _load(repo)
+    roots, expired, pending = _roots(repo, grace_ns, now_ns, tree_problems)
+    view = _load(repo)
     stored = repo.packs()
-
-    orphans = [p for p in stored if p not in listing.indexed and p not in listing.condemned_at]
     # Packs in no list: leftovers of killed runs, packs of backups in flight, or what a damaged
     # or deleted index file listed. Their headers say what they hold (usually few of them).
-    unlisted: dict[bytes, list[BlobEntry]] = {}
+    orphans = [p for p in stored if p not in view.indexed and p not in view.condemned_at]
+    unlisted: dict[bytes, Records] = {}
     for pack_id in orphans:
         try:
-            unlisted[pack_id] = read_pack_header(repo, pack_id, stored[pack_id].size)
+            unlisted[pack_id] = entry_records(read_pack_header(repo, pack_id, stored[pack_id].size))
         except (CorruptObject, ObjectNotFound):
             continue
+    listed = IdSet()
+    for source in (view.indexed, view.condemned, unlisted):
+        for records in source.values():
+            for blob_id, _ in record_lengths(records):
+                listed.add(blob_id)
+    trees, chunks, missing = _mark(repo, roots, listed, tree_problems)
+    del listed
 
-    where: dict[bytes, tuple[bytes, BlobEntry]] = {}
-    for source in (listing.indexed, listing.condemned, unlisted):
-        for pack_id, entries in source.items():
-            for e in entries:
-                where.setdefault(e.id, (pack_id, e))
-    referenced = mark(_TreeReader(repo, where), roots, tree_problems)
-
-    live: dict[bytes, int] = defaultdict(int)
-    missing: set[bytes] = set()
-    for blob_id in referenced:
-        found = where.get(blob_id)
-        if found is None:
-            missing.add(blob_id)
-        else:
-            live[found[0]] += found[1].length
-    del where
+    # A referenced blob keeps alive the first pack that holds it, indexed before condemned (as
+    # readers find it): the old copy of a repacked blob must not rescue its condemned pack.
+    live: dict[bytes, int] = {}
+    claimed = IdSet()
+    for source in (view.indexed, view.condemned):
+        for pack_id, records in source.items():
+            live[pack_id] = sum(
+                n
+                for b, n in record_lengths(records)
+                if (b in chunks or b in trees) and claimed.add(b)
+            )
+    del claimed
 
     # Unlisted packs holding referenced blobs are indexed again. With a damaged index file in
     # view every unlisted pack may be one it listed, which a backup in flight may use: all are
     # indexed again (the usual condemnation applies to them later), and none is deleted now.
-    recovered = {
-        p: e for p, e in unlisted.items() if listing.damaged or any(b.id in referenced for b in e)
+    rescue: dict[bytes, Records] = {
+        p: r
+        for p, r in unlisted.items()
+        if view.damaged or any(b in chunks or b in trees for b, _ in record_lengths(r))
     }
-    result.problems = list(tree_problems)
+    problems = list(tree_problems)
     if missing:  # known ids: their absence hides no reference, so collection goes on
-        result.problems.append(f"{len(missing)} blob(s) that backups reference are missing")
+        problems.append(f"{len(missing)} blob(s) that backups reference are missing")
+    base = Plan(
+        repo, now_ns, grace_ns, view.index_files, view.damaged, view.condemned_files,
+        view.indexed, stored,
+        chunks, trees, tombstones_pending=pending, problems=tuple(problems),
+    )  # fmt: skip
     if tree_problems:
-        result.blocked = "some backups are damaged or unreadable (run verify)"
-        return result
+        return replace(base, blocked=_BLOCKED)
 
     def old(pack_id: bytes) -> bool:
-        return now_ns - _written_ns(stored[pack_id]) >= grace_ns
+        return now_ns - written_ns(stored[pack_id]) >= grace_ns
 
     condemn: list[bytes] = []
     repack: list[bytes] = []
-    dropped: list[bytes] = []
-    for pack_id, entries in listing.indexed.items():
+    drop: list[bytes] = []
+    for pack_id, records in view.indexed.items():
         if pack_id not in stored:
-            dropped.append(pack_id)  # indexed but gone: never let a backup dedup against it
+            drop.append(pack_id)  # indexed but gone: never let a backup dedup against it
             continue
         if not old(pack_id):
             continue
-        total = sum(e.length for e in entries)
+        total = sum(n for _, n in record_lengths(records))
         if live[pack_id] == 0:
             condemn.append(pack_id)
-        elif total - live[pack_id] > repack_ratio * total:
+        elif total - live[pack_id] > REPACK_RATIO * total:
             repack.append(pack_id)
-    rescued = {p: e for p, e in listing.condemned.items() if live[p] > 0 and p in stored}
-    rescued.update(recovered)
-    due = [
+    for pack_id, records in view.condemned.items():
+        if pack_id in stored and live[pack_id] > 0:
+            rescue[pack_id] = records
+    delete = [
         p
-        for p in listing.condemned
-        if p not in rescued and p in stored and now_ns - listing.condemned_at[p] >= grace_ns
+        for p in view.condemned
+        if p not in rescue and p in stored and now_ns - view.condemned_at[p] >= grace_ns
     ]
-    if not listing.damaged:
-        due += [p for p in orphans if p not in recovered and old(p)]
+    if not view.damaged:
+        delete += [p for p in orphans if p not in rescue and old(p)]
+    return replace(
+        base,
+        condemn=tuple(condemn),
+        repack=tuple(repack),
+        drop=tuple(drop),
+        rescue=rescue,
+        delete=tuple(delete),
+        expired_tombstones=tuple(expired),
+    )
 
-    result.packs_condemned = len(condemn) + len(repack)
-    result.bytes_condemned = sum(stored[p].size for p in (*condemn, *repack))
-    result.packs_rescued = len(rescued)
-    result.packs_deleted = len(due)
-    result.bytes_freed = sum(stored[p].size for p in due)
-    result.packs_repacked = len(repack)
-    result.tombstones_removed = len(expired_tombstones)
-    if dry_run:
+
+_BLOCKED = "some backups are damaged or unreadable (run verify)"
+
+
+def execute(plan: Plan) -> GcResult:
+    """Carry out ``plan``, writing each new state before deleting the old (docs/FORMAT.md)."""
+    result = plan.result()
+    if plan.blocked:
         return result
-
+    repo = plan.repo
     # 1. Copy the live blobs of mostly-garbage packs into new packs (not referenced yet).
-    new_packs, repack = _repack(repo, repack, listing.indexed, referenced, result)
+    new_packs, repacked = _repack(plan, result)
+    condemn = (*plan.condemn, *repacked)
     # 2. Record the condemnation before the index forgets the packs: a crash in between leaves
-    #    them indexed, never as unlisted orphans that look deletable.
-    gone_from_index = set(condemn) | set(repack) | set(dropped)
-    if condemn or repack:
-        plain = encode_index((p, listing.indexed[p]) for p in (*condemn, *repack))
-        key = condemned_key(time.time_ns(), repo.codec.blob_id(plain))
+    #    them indexed, never as unlisted orphans that look deletable. Its time is the plan's,
+    #    the store's clock.
+    if condemn:
+        plain = encode_records((p, plan.indexed[p]) for p in condemn)
+        key = condemned_key(plan.now_ns, repo.codec.blob_id(plain))
         repo.storage.put(key, repo.codec.seal(plain), create_only=True)
     # 3. A new index covering every pack still live, then the index files it supersedes.
-    indexed_after = set(listing.indexed) - gone_from_index
+    gone_from_index = set(condemn) | set(plan.drop)
+    indexed_after = set(plan.indexed) - gone_from_index
+    rescue = plan.rescue
     if (
         gone_from_index
-        or rescued
+        or rescue
         or new_packs
-        or listing.damaged
-        or len(listing.index_keys) > CONSOLIDATE_INDEX_FILES
+        or plan.damaged
+        or len(plan.index_files) > CONSOLIDATE_INDEX_FILES
     ):
-        packs: PackList = [(p, listing.indexed[p]) for p in sorted(indexed_after)]
-        packs += sorted(rescued.items()) + new_packs
-        new_key = repo.write_index(encode_index(packs) if packs else MAGIC, listing.damaged)
-        for key in listing.index_keys:
+        packs = [(p, plan.indexed[p]) for p in sorted(indexed_after)]
+        packs += sorted(rescue.items()) + new_packs
+        new_key = repo.write_index(encode_records(packs), plan.damaged)
+        for key in plan.index_files:
             if key != new_key:
                 repo.storage.delete(key)
-        result.index_files_replaced = len(listing.index_keys)
-        indexed_after |= set(rescued) | {p for p, _ in new_packs}
+        result.index_files_replaced = len(plan.index_files)
+        indexed_after |= set(rescue) | {p for p, _ in new_packs}
     # 4. Delete what has been condemned for longer than the grace period, and old orphans;
     #    never a pack the new index lists (packs are salted, so this is only a safeguard).
-    due = [p for p in due if p not in indexed_after]
-    for pack_id in due:
+    delete = [p for p in plan.delete if p not in indexed_after]
+    for pack_id in delete:
         repo.storage.delete(pack_key(pack_id))
     # 5. Condemned lists whose every pack is gone or indexed again have done their work.
-    deleted = set(due)
-    for key, listed in listing.condemned_files.items():
-        if all(p in deleted or p in indexed_after or p not in stored for p in listed):
+    deleted = set(delete)
+    for key, listed in plan.condemned_files.items():
+        if all(p in deleted or p in indexed_after or p not in plan.stored for p in listed):
             repo.storage.delete(key)
-    for key in expired_tombstones:
+    for key in plan.expired_tombstones:
         repo.storage.delete(key)
     return result
 
 
-def _repack(
-    repo: Repository,
-    packs: list[bytes],
-    entries_of: dict[bytes, list[BlobEntry]],
-    referenced: set[bytes],
-    result: GcResult,
-) -> tuple[PackList, list[bytes]]:
-    """Copy the referenced blobs of ``packs`` (verified, still sealed) into new packs.
+def _repack(plan: Plan, result: GcResult) -> tuple[list[tuple[bytes, Records]], list[bytes]]:
+    """Copy the referenced blobs of the packs to repack (verified, still sealed) into new packs.
 
     Returns the new packs and the packs fully copied; a damaged pack is left as it is.
     """
+    repo = plan.repo
     builders = {DATA: PackBuilder(), TREE: PackBuilder()}
     targets = {DATA: DATA_PACK_TARGET, TREE: TREE_PACK_TARGET}
-    written: PackList = []
+    written: list[tuple[bytes, Records]] = []
     copied: set[bytes] = set()
 
     def upload(builder: PackBuilder) -> None:
         pack_id, data, entries = builder.finish(repo.codec)
         repo.storage.put(pack_key(pack_id), data, create_only=True)
-        written.append((pack_id, entries))
+        written.append((pack_id, entry_records(entries)))
         result.bytes_repacked += len(data)
 
     done: list[bytes] = []
-    for pack_id in packs:
-        wanted = [e for e in entries_of[pack_id] if e.id in referenced and e.id not in copied]
+    for pack_id in plan.repack:
+        entries = records_entries(plan.indexed[pack_id])
+        wanted = [e for e in entries if plan.referenced(e.id) and e.id not in copied]
         try:
             data = repo.storage.get(pack_key(pack_id))
             for e in wanted:  # never copy damage
@@ -400,3 +437,8 @@ def _repack(
             upload(builder)
     result.packs_repacked = len(done)
     return written, done
+
+
+def collect(repo: Repository, now_ns: int, grace: float) -> GcResult:
+    """Plan and execute one collection at once (after a backup, and in tests)."""
+    return execute(plan(repo, now_ns, grace))

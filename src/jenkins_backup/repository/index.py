@@ -48,6 +48,33 @@ def encode_index(packs: Iterable[tuple[bytes, list[BlobEntry]]]) -> bytes:
     return b"".join([MAGIC, *(encode_pack(pack_id, entries) for pack_id, entries in packs)])
 
 
+def pack_records(plain: bytes | bytearray | memoryview) -> Iterator[tuple[bytes, bytes]]:
+    """(pack id, its entries' records as stored) of an index file: one object per pack and none
+    per blob, for prune, which holds every pack of the repository at once."""
+    for pack_id, raw in _pack_parts(plain, None):
+        yield pack_id, bytes(raw)
+
+
+def entry_records(entries: Iterable[BlobEntry]) -> bytes:
+    return b"".join([_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries])
+
+
+def records_entries(records: bytes) -> list[BlobEntry]:
+    return [BlobEntry(*f) for f in _ENTRY.iter_unpack(records)]
+
+
+def record_lengths(records: bytes) -> Iterator[tuple[bytes, int]]:
+    """(blob id, stored length) of each record."""
+    for _, blob_id, _, length, _ in _ENTRY.iter_unpack(records):
+        yield blob_id, length
+
+
+def encode_records(packs: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """An index file from (pack id, records) pairs."""
+    parts = (_PACK.pack(p, len(r) // _ENTRY.size) + r for p, r in packs)
+    return b"".join([MAGIC, *parts])
+
+
 def _pack_parts(
     plain: bytes | bytearray | memoryview, only_type: int | None
 ) -> Iterator[tuple[bytes, memoryview]]:

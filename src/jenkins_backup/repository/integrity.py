@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from jenkins_backup.errors import CorruptObject, ObjectNotFound
+from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
 from jenkins_backup.repository.config import SMALL_FILE
 from jenkins_backup.repository.index import encode_index
 from jenkins_backup.repository.pack import BlobEntry
@@ -103,7 +103,7 @@ def rebuild_index(repo: Repository) -> RepairStats:
 
 def _referenced(repo: Repository) -> set[bytes]:
     """Every blob id that a backup or a tombstone references (trees and chunks)."""
-    roots = [r for r in repo.all_snapshot_refs()] + [t.ref for t in repo.tombstones()]
+    roots = [*repo.all_snapshot_refs(), *(t.stored for t in repo.tombstones())]
     trees: set[bytes] = set()
     chunks: set[bytes] = set()
     for ref in roots:
@@ -123,3 +123,16 @@ def _referenced(repo: Repository) -> set[bytes]:
         except CorruptObject as exc:
             log.warning("backup %d is not searched whole: %s", ref.number, exc)
     return trees | chunks
+
+
+def check_still_stored(repo: Repository, tree_id: bytes, seconds: float) -> None:
+    """Before committing a backup that ran ``seconds``, longer than half the prune grace (a
+    paused pod): prune may have deleted data it references, which the protocol's T < G/2 no
+    longer excludes. Checked against the store as it is now, not the backup's caches."""
+    try:
+        check_snapshot(repo.fresh(), tree_id)
+    except CorruptObject as exc:
+        raise RepositoryError(
+            f"the backup ran {seconds:.0f} s, longer than half the prune grace, and data it"
+            f" references is gone ({exc}); nothing was committed: run it again"
+        ) from exc

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.repository.codec import ID_LEN
 from jenkins_backup.repository.snapshot import SnapshotRef
+from jenkins_backup.storage.base import ObjectInfo
 
 CONFIG = "config"
 DATA = "data/"
@@ -38,6 +39,14 @@ _SNAPSHOT = re.compile(r"^snapshots/(\d{20})-(\d{1,19})-([0-9a-f]{64})$")
 def object_name(key: str) -> str:
     """The last segment of a key: the hex id that names index files and condemned lists."""
     return key.rsplit("/", 1)[-1]
+
+
+def written_ns(info: ObjectInfo) -> int:
+    """The latest time the object may have been written, by the store's clock, in ns. S3 and
+    Azure report whole seconds, truncated: an object stamped 12:00:00 may be from 12:00:00.99,
+    and taking the stamp as is would make a pack in flight look up to a second older."""
+    mtime = info.mtime + 1.0 if float(info.mtime).is_integer() else info.mtime
+    return int(mtime * 1e9)
 
 
 # -- packs ---------------------------------------------------------------------------------
@@ -96,9 +105,15 @@ def parse_snapshot_key(key: str) -> SnapshotRef | None:
 class Tombstone:
     """A forgotten snapshot: the object unchanged, under the time it was forgotten."""
 
-    forgotten_ns: int
+    forgotten_ns: int  # by the forgetter's clock
     ref: SnapshotRef  # the snapshot as it was listed before it was forgotten
     key: str  # where the tombstone is
+    stamped_ns: int = 0  # the store's time stamp on it, when listed
+
+    @property
+    def since_ns(self) -> int:
+        """When it was forgotten, at the latest: the later of the name's and the store's time."""
+        return max(self.forgotten_ns, self.stamped_ns)
 
     @property
     def stored(self) -> SnapshotRef:

@@ -17,6 +17,7 @@ from jenkins_backup.errors import (
     EncryptionKeyError,
     ObjectNotFound,
     RepositoryError,
+    SnapshotVanished,
 )
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository import layout
@@ -100,6 +101,10 @@ class Repository:
             log.info("created repository at %s", storage.describe())
         return cls.open(storage, codec_factory)
 
+    def fresh(self) -> Repository:
+        """The same repository with nothing cached: a view of the store as it is now."""
+        return Repository(self.storage, self.config, self.codec)
+
     @staticmethod
     def exists(storage: Storage) -> bool:
         return storage.stat(cfg.KEY) is not None
@@ -136,17 +141,13 @@ class Repository:
             cached = self._index_plain.get(key)
             if cached is not None:
                 return cached
-            try:
-                sealed = self.storage.get(key)
-            except ObjectNotFound:
-                return None  # removed by a concurrent prune after it was merged elsewhere
             # A cache, not the truth: a damaged file is skipped, and what it listed is found
             # from the packs' own headers (docs/FORMAT.md, "Index files are caches").
             try:
-                plain = self.codec.unseal(sealed, MAX_INDEX_BYTES)
-                if self.codec.blob_id(plain).hex() != layout.object_name(key):
-                    raise CorruptObject("it fails its hash check")
+                plain = self.read_list(key)
                 check_encoded(plain)
+            except ObjectNotFound:
+                return None  # removed by a concurrent prune after it was merged elsewhere
             except CorruptObject as exc:
                 log.warning("skipping damaged index file %s: %s", key, exc)
                 with self._lock_damaged:
@@ -161,6 +162,13 @@ class Repository:
                 index.add_encoded(plain, only_type)
                 if keep_plain:
                     self._index_plain[key] = plain
+
+    def read_list(self, key: str) -> bytes:
+        """The verified plaintext of an index file or a condemned list (named by its hash)."""
+        plain = self.codec.unseal(self.storage.get(key), MAX_INDEX_BYTES)
+        if self.codec.blob_id(plain).hex() != layout.object_name(key):
+            raise CorruptObject(f"{key} fails its hash check")
+        return plain
 
     def write_index(self, plain: bytes | memoryview, damaged: Collection[str] = ()) -> str:
         """Write an index file (create-only). A rebuilt index may hash to the name of the
@@ -212,12 +220,9 @@ class Repository:
                 index = Index()
                 for key in self.condemned_lists():
                     try:
-                        plain = self.codec.unseal(self.storage.get(key), MAX_INDEX_BYTES)
+                        index.add_encoded(self.read_list(key))
                     except ObjectNotFound:
                         continue  # resolved by a prune meanwhile
-                    if self.codec.blob_id(plain).hex() != layout.object_name(key):
-                        raise CorruptObject(f"{key} fails its hash check")
-                    index.add_encoded(plain)
                 self._condemned_index = index
             return self._condemned_index
 
@@ -315,9 +320,14 @@ class Repository:
         return sorted(i.key for i in self.storage.list(layout.CONDEMNED))
 
     def tombstones(self) -> list[Tombstone]:
-        """Every forgotten snapshot whose tombstone prune has not removed yet."""
-        found = (layout.parse_tombstone(i.key) for i in self.storage.list(layout.FORGOTTEN))
-        return sorted(t for t in found if t)
+        """Every forgotten snapshot whose tombstone prune has not removed yet, with the store's
+        time stamp (a forgetter's slow clock must not age a tombstone early)."""
+        found: list[Tombstone] = []
+        for info in self.storage.list(layout.FORGOTTEN):
+            stone = layout.parse_tombstone(info.key)
+            if stone is not None:
+                found.append(replace(stone, stamped_ns=layout.written_ns(info)))
+        return sorted(found)
 
     def stored_bytes(self) -> int:
         """The size of everything the repository stores (not other files at its location)."""
@@ -341,7 +351,7 @@ class Repository:
         try:
             sealed = self.storage.get(ref.key)
         except ObjectNotFound as exc:
-            raise CorruptObject(f"snapshot {ref.number} vanished") from exc
+            raise SnapshotVanished(f"snapshot {ref.number} vanished") from exc
         plain = self.codec.unseal(sealed, 1 << 20)
         if self.codec.blob_id(plain) != ref.id:
             raise CorruptObject(f"backup {ref.number} fails its hash check")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from jenkins_backup.errors import CorruptObject, ObjectNotFound
 from jenkins_backup.repository.tree import DIR, Entry
@@ -27,6 +28,16 @@ MAX_DEPTH = 512
 MAX_ENTRIES = 500_000_000
 
 Parts = tuple[bytes, ...]
+
+
+class Seen(Protocol):
+    """A set of tree ids: a ``set``, or prune's compact ``IdSet``."""
+
+    def __contains__(self, tree_id: bytes, /) -> bool: ...
+
+    def add(self, tree_id: bytes, /) -> object: ...
+
+
 ReadTree = Callable[[bytes], list[Entry]]
 #: Called with (directory parts, error) for a tree that cannot be read; the subtree is skipped.
 OnError = Callable[[Parts, CorruptObject | ObjectNotFound], None]
@@ -68,7 +79,7 @@ def walk(
     max_depth: int = MAX_DEPTH,
     max_entries: int = MAX_ENTRIES,
     on_error: OnError | None = None,
-    seen: set[bytes] | None = None,
+    seen: Seen | None = None,
 ) -> Iterator[tuple[Parts, list[Entry]]]:
     """Pre-order walk: (directory path parts, its entries), depth first.
 
