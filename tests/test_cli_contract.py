@@ -141,3 +141,15 @@ def test_timeout_bounds_the_command(env: dict[str, str]) -> None:
 def test_bad_timeout_is_a_usage_error(env: dict[str, str]) -> None:
     proc = run_cli("latest", env={**env, "BACKUP_TIMEOUT": "soon"})
     assert proc.returncode == 2
+
+
+def test_verify_failure_ends_with_one_error_line(env: dict[str, str]) -> None:
+    run_cli("backup", "1", env=env, check=True)
+    packs = sorted((Path(env["BACKUP_REPOSITORY"]) / "data").rglob("*"))
+    next(p for p in packs if p.is_file()).unlink()
+    proc = run_cli("verify", "--quick", env=env)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("jenkins-backup: error: verify (quick) found "), last
+    assert last.endswith("in 1 backup(s); damaged backups: 1"), last
+    assert proc.stdout == ""
