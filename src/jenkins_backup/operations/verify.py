@@ -20,7 +20,7 @@ from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import SnapshotRef
 from jenkins_backup.repository.tree import DIR, FILE, Entry
-from jenkins_backup.repository.walk import Parts, walk
+from jenkins_backup.repository.walk import Parts, measure, walk
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,19 @@ class _Verifier:
                 self._need(loc.pack, tree_id, ref.number, missing_packs)
 
         need_tree(snap.tree)
+
+        def readable(tree_id: bytes) -> list[Entry]:
+            try:
+                return self.repo.read_tree(tree_id)
+            except (CorruptObject, ObjectNotFound):
+                return []  # reported by the walk below
+
         try:
-            for parts, entries in walk(self.repo.read_tree, snap.tree, on_error=unreadable):
+            measure(readable, snap.tree)  # the bounds, before the walk: a DAG cannot blow up
+            # Each distinct tree once: a subtree shared by many directories is checked once.
+            seen: set[bytes] = set()
+            walked = walk(self.repo.read_tree, snap.tree, on_error=unreadable, seen=seen)
+            for parts, entries in walked:
                 for e in entries:
                     if e.kind == DIR:
                         need_tree(e.subtree)

@@ -16,7 +16,7 @@ from jenkins_backup.repository.index import encode_index
 from jenkins_backup.repository.pack import BlobEntry
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import FILE
-from jenkins_backup.repository.walk import MAX_ENTRIES, Parts, walk
+from jenkins_backup.repository.walk import MAX_ENTRIES, Parts, measure, walk
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +26,18 @@ def check_snapshot(
 ) -> tuple[int, int]:
     """Verify every tree, that every chunk is located, and that every pack exists.
 
-    Returns (files, bytes).
+    The bounds are checked first, reading each distinct tree once (``measure``); then each
+    distinct tree's files are checked once. Returns (files, bytes) as a restore writes them.
     """
+    size = measure(repo.read_tree, tree_id, max_entries=max_entries)
     index = repo.index()
     needed: set[bytes] = set()
-    files = total = 0
     max_chunk = max(SMALL_FILE, repo.config.chunker.max_size)
-    for _, entries in walk(repo.read_tree, tree_id, max_entries=max_entries):
+    for _, entries in walk(repo.read_tree, tree_id, max_entries=max_entries, seen=set()):
         for e in entries:
             if e.kind != FILE:
                 continue
-            files += 1
-            total += e.size
-            size = 0
+            total = 0
             for cid in e.content:
                 loc = index.get(cid) or repo.find(cid)
                 if loc is None:
@@ -46,14 +45,13 @@ def check_snapshot(
                 if loc.raw_length > max_chunk:
                     raise CorruptObject(f"data of {e.name!r} has an oversized chunk")
                 needed.add(loc.pack)
-                size += loc.raw_length
-            if size != e.size:
+                total += loc.raw_length
+            if total != e.size:
                 raise CorruptObject(f"size of {e.name!r} does not match its data")
-    present = set(repo.packs())
-    missing = needed - present
+    missing = needed - set(repo.packs())
     if missing:
         raise CorruptObject(f"{len(missing)} pack(s) of this backup are missing")
-    return files, total
+    return size.files, size.bytes
 
 
 @dataclass(frozen=True)

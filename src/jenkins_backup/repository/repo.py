@@ -37,11 +37,21 @@ from jenkins_backup.repository.snapshot import (
     decode_snapshot,
     encode_snapshot,
 )
-from jenkins_backup.repository.tree import Entry, decode_tree
+from jenkins_backup.repository.tree import MAX_TREE_BYTES, Entry, decode_tree
 from jenkins_backup.storage.base import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
 MAX_INDEX_BYTES = 2 << 30
+# Index records are mostly random ids, which do not compress: a plaintext far larger than its
+# sealed form is a decompression bomb, refused before it is inflated.
+_INDEX_RATIO = 16
+
+
+def index_limit(sealed_length: int) -> int:
+    """The largest plaintext an index file or condemned list of this sealed size may have."""
+    return min(MAX_INDEX_BYTES, _INDEX_RATIO * sealed_length + (1 << 20))
+
+
 _TREE_CACHE_BYTES = 64 << 20
 _DECODED_ENTRIES = 300_000  # roughly 100 MB of decoded entries at most
 
@@ -165,7 +175,8 @@ class Repository:
 
     def read_list(self, key: str) -> bytes:
         """The verified plaintext of an index file or a condemned list (named by its hash)."""
-        plain = self.codec.unseal(self.storage.get(key), MAX_INDEX_BYTES)
+        sealed = self.storage.get(key)
+        plain = self.codec.unseal(sealed, index_limit(len(sealed)))
         if self.codec.blob_id(plain).hex() != layout.object_name(key):
             raise CorruptObject(f"{key} fails its hash check")
         return plain
@@ -273,6 +284,8 @@ class Repository:
         )
         if loc is None:
             raise CorruptObject(f"tree {tree_id.hex()[:16]} is not in the index")
+        if loc.raw_length > MAX_TREE_BYTES:  # refused before anything is inflated
+            raise CorruptObject(f"tree {tree_id.hex()[:16]} is announced oversized")
         with self._lock:
             pack = self._pack_cache.get(loc.pack)
             if pack is not None:

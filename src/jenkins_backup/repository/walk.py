@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jenkins_backup.errors import CorruptObject, ObjectNotFound
-from jenkins_backup.repository.tree import DIR, Entry
+from jenkins_backup.repository.tree import DIR, FILE, Entry
 
 #: Directories deeper than this are refused (real homes stay far below: PATH_MAX is 4096).
 MAX_DEPTH = 512
@@ -136,3 +136,64 @@ def entries(
             if children is not None:
                 budget.count(len(children))
                 stack.append((path, iter(children)))
+
+
+@dataclass(frozen=True)
+class Measure:
+    entries: int  # entries a full walk visits, a shared subtree counted each time
+    files: int
+    bytes: int
+
+
+def measure(
+    read_tree: ReadTree,
+    tree_id: bytes,
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_entries: int = MAX_ENTRIES,
+) -> Measure:
+    """What a full walk would visit, found by reading each distinct tree once.
+
+    This is how the bounds apply before the work: a DAG that names billions of paths from a
+    few trees is refused after reading those few trees, not after visiting the paths.
+    """
+    done: dict[bytes, tuple[int, int, int, int]] = {}  # id -> entries, files, bytes, height
+    stack: list[tuple[bytes, int, list[Entry] | None]] = [(tree_id, 0, None)]
+    on_stack: set[bytes] = set()
+    while stack:
+        tid, depth, children = stack.pop()
+        if children is None:
+            if tid in done:
+                continue
+            if depth > max_depth:
+                raise CorruptObject(f"directories nest deeper than {max_depth} levels")
+            if tid in on_stack:  # only a lie about an id can make a cycle
+                raise CorruptObject("the backup's trees form a cycle")
+            entries = read_tree(tid)
+            on_stack.add(tid)
+            stack.append((tid, depth, entries))
+            for e in entries:
+                if e.kind == DIR and e.subtree not in done:
+                    stack.append((e.subtree, depth + 1, None))
+            continue
+        n, files, size, height = len(children), 0, 0, 0
+        for e in children:
+            if e.kind == DIR:
+                sub = done[e.subtree]
+                n += sub[0]
+                files += sub[1]
+                size += sub[2]
+                height = max(height, sub[3] + 1)
+            elif e.kind == FILE:
+                files += 1
+                size += e.size
+        if n > max_entries:
+            raise CorruptObject(f"the backup lists more than {max_entries} entries")
+        if depth + height > max_depth:
+            raise CorruptObject(f"directories nest deeper than {max_depth} levels")
+        on_stack.discard(tid)
+        done[tid] = (n, files, size, height)
+    n, files, size, height = done[tree_id]
+    if height > max_depth:  # a shared subtree may sit deeper on another path than on the first
+        raise CorruptObject(f"directories nest deeper than {max_depth} levels")
+    return Measure(n, files, size)
