@@ -70,3 +70,11 @@ class PartialBackup(BackupError):
     def __init__(self, message: str, result: object = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class PathNotFound(BackupError):
+    """A path asked for is not in the backup (ls, dump, diff, restore --job)."""
+
+
+class NoRepository(RepositoryError):
+    """No repository exists at the configured location (exit 10)."""

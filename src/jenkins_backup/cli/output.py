@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from jenkins_backup.engine.progress import NoProgress, Progress
@@ -57,3 +58,34 @@ def progress(label: str) -> Progress:
     if sys.stderr.isatty():
         return _BarProgress(label)
     return NoProgress()
+
+
+def print_json(value: Any) -> None:
+    """A command's --json product on stdout: dataclasses as objects, one document."""
+    import dataclasses
+    import json
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {k: plain(x) for k, x in dataclasses.asdict(v).items()}
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    json.dump(plain(value), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def print_table(rows: Sequence[tuple[str, ...]], right: tuple[int, ...] = ()) -> None:
+    """Columns padded to their widest cell; ``right`` lists the right-aligned columns."""
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())

@@ -185,3 +185,8 @@ def _is_workspace(parts: list[bytes]) -> bool:
             continue
         return False
     return False
+
+
+def compile_glob(pattern: str) -> re.Pattern[bytes]:
+    """One pattern of the backup's syntax, compiled: restore and find select paths with it."""
+    return _glob_to_regex(pattern)

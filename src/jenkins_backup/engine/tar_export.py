@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -194,21 +194,39 @@ def write_tar_zst(
     progress: Progress | None = None,
 ) -> ExportStats:
     """Write the snapshot with root ``tree_id`` to ``out``; ``out`` is left open."""
+    cctx = zstandard.ZstdCompressor(level=level, threads=-1 if threads > 1 else 0)
+    with cctx.stream_writer(out, closefd=False) as zout:
+        return write_tar(repo, members(repo, tree_id), zout, threads=threads, progress=progress)
+
+
+def subtree_members(repo: Repository, parts: Parts, entry: Entry) -> Iterator[tuple[Parts, Entry]]:
+    """One directory of a backup (found at ``parts``) and everything below it, named from the
+    home's root: what ``dump`` of a directory streams."""
+    yield parts, entry
+    for sub, e in entries(repo.read_tree, entry.subtree):
+        yield (*parts, *sub), e
+
+
+def write_tar(
+    repo: Repository,
+    items: Iterator[tuple[Parts, Entry]],
+    out: BinaryIO | Any,
+    *,
+    threads: int = 8,
+    progress: Progress | None = None,
+) -> ExportStats:
+    """Write ``items`` as an uncompressed PAX tar stream to ``out`` (left open)."""
     progress = progress or NoProgress()
     files = dirs = links = total = 0
-    cctx = zstandard.ZstdCompressor(level=level, threads=-1 if threads > 1 else 0)
-    ahead = _ReadAhead(repo, members(repo, tree_id), threads)
+    ahead = _ReadAhead(repo, items, threads)
     try:
-        with (
-            cctx.stream_writer(out, closefd=False) as zout,
-            tarfile.open(
-                fileobj=zout,
-                mode="w|",
-                format=tarfile.PAX_FORMAT,
-                encoding="utf-8",
-                errors="surrogateescape",
-            ) as tf,
-        ):
+        with tarfile.open(
+            fileobj=out,
+            mode="w|",
+            format=tarfile.PAX_FORMAT,
+            encoding="utf-8",
+            errors="surrogateescape",
+        ) as tf:
             while (item := ahead.next_member()) is not None:
                 parts, e = item
                 info = _info(parts, e)

@@ -9,12 +9,17 @@ from jenkins_backup import settings as settings_mod
 from jenkins_backup.cli.commands import (
     backup,
     daemon,
+    diff,
+    dump,
     export,
+    find,
     forget,
     import_,
+    jobs,
     key,
     latest,
     listing,
+    ls,
     prune,
     repair,
     restore,
@@ -24,7 +29,7 @@ from jenkins_backup.errors import UsageError
 from jenkins_backup.settings import Settings
 
 ALL: list[ModuleType] = [backup, restore, latest, listing, key, daemon, import_, export]
-ALL += [prune, verify, forget, repair]
+ALL += [prune, verify, forget, repair, ls, dump, find, diff, jobs]
 
 
 def common_options(p: argparse.ArgumentParser, *, home: bool = False) -> None:
