@@ -1,4 +1,4 @@
-"""`jenkins-backup verify [N] [--quick]`: check backups; exit 1 listing every problem."""
+"""`jenkins-backup verify [N] [--quick] [--repair]`: check backups; exit 1 listing every problem."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--quick", action="store_true", help="only check that every referenced object exists"
     )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="first rebuild damaged or missing index files from the packs (as `repair`)",
+    )
     commands.common_options(p)
     p.set_defaults(run=run)
 
@@ -28,6 +33,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from jenkins_backup.operations.verify import verify  # lazy: start-up time
 
     number = commands.backup_number(args.number) if args.number is not None else None
+    if args.repair:
+        from jenkins_backup.operations.repair import repair
+
+        stats = repair(settings)
+        print(
+            f"repaired the index: {stats.damaged_files} damaged index file(s) removed, "
+            f"{stats.packs_indexed} pack(s) indexed again"
+        )
     with activity.tracking(settings.runtime_dir, "verify", number or 0) as run:  # metrics
         result = verify(settings, number, quick=args.quick)
         run.warnings = {"damaged_backups_found": len(result.damaged)}
