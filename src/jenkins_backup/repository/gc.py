@@ -33,7 +33,7 @@ from jenkins_backup.repository.index import (
 from jenkins_backup.repository.layout import condemned_key, condemned_time, pack_key, written_ns
 from jenkins_backup.repository.pack import DATA, TREE, PackBuilder
 from jenkins_backup.repository.repo import Repository, read_pack_header
-from jenkins_backup.repository.snapshot import SnapshotRef
+from jenkins_backup.repository.snapshot import SnapshotRef, iso_time
 from jenkins_backup.repository.tree import FILE
 from jenkins_backup.repository.walk import Parts, walk
 from jenkins_backup.repository.writer import DATA_PACK_TARGET, TREE_PACK_TARGET
@@ -117,7 +117,7 @@ class Plan:
     def __str__(self) -> str:
         r = self.result()
         lines = [
-            f"prune plan at {self.now_ns} ns (store time), grace {self.grace_ns / 1e9:g} s:",
+            f"prune plan at {iso_time(self.now_ns)}, grace {self.grace_ns / 1e9:g} s:",
             f"  delete {r.packs_deleted} pack(s) ({r.bytes_freed} bytes)",
             f"  condemn {r.packs_condemned} pack(s) ({r.bytes_condemned} bytes),"
             f" of which {r.packs_repacked} repacked first",
