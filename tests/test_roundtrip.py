@@ -1,7 +1,11 @@
-"""Backup then restore into an empty home gives back exactly the tree in scope."""
+"""Backup then restore into an empty home gives back exactly the tree in scope.
+
+In process, through the operations layer.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Callable
@@ -15,8 +19,20 @@ from helpers import (
     in_full_scope,
     in_history_scope,
     in_jobs_scope,
-    run_cli,
 )
+from jenkins_backup.operations.backup import backup
+from jenkins_backup.operations.listing import list_backups
+from jenkins_backup.operations.restore import restore
+from jenkins_backup.settings import load
+
+
+def _backup(env: dict[str, str], number: int) -> None:
+    backup(load(environ=env), number)
+
+
+def _restore(env: dict[str, str], number: int, target: Path) -> None:
+    restore(load(environ={**env, "JENKINS_HOME": str(target)}), number)
+
 
 SCOPES: dict[str, Callable[[str], bool]] = {
     "jobs": in_jobs_scope,
@@ -41,10 +57,10 @@ def _expected(home: Path, scope: str) -> dict[bytes, tuple[str, int, int, str]]:
 @pytest.mark.parametrize("scope", ["jobs", "history", "full"])
 def test_round_trip_each_scope(tmp_path: Path, home: Path, env: dict[str, str], scope: str) -> None:
     env["BACKUP_SCOPE"] = scope
-    run_cli("backup", "1", env=env, check=True)
+    _backup(env, 1)
     target = tmp_path / "restored"
     target.mkdir()
-    run_cli("restore", "1", env={**env, "JENKINS_HOME": str(target)}, check=True)
+    _restore(env, 1, target)
 
     expected = _expected(home, scope)
     got = {k: v for k, v in describe(target).items() if v[0] != "dir"}
@@ -56,9 +72,9 @@ def test_directories_keep_modes_and_mtimes(tmp_path: Path, home: Path, env: dict
     job = a_job(home)
     os.chmod(job / "builds", 0o750)
     os.utime(job / "builds", ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
-    run_cli("backup", "1", env=env, check=True)
+    _backup(env, 1)
     target = tmp_path / "restored"
-    run_cli("restore", "1", env={**env, "JENKINS_HOME": str(target)}, check=True)
+    _restore(env, 1, target)
     src = describe(home, in_jobs_scope)
     dst = describe(target)
     dirs = {k: v for k, v in src.items() if v[0] == "dir"}
@@ -86,9 +102,9 @@ def test_workspaces_excluded_at_every_depth(
     keep.mkdir(parents=True)
     (keep / "kept.txt").write_text("artifact\n")
 
-    run_cli("backup", "1", env=env, check=True)
+    _backup(env, 1)
     target = tmp_path / "restored"
-    run_cli("restore", "1", env={**env, "JENKINS_HOME": str(target)}, check=True)
+    _restore(env, 1, target)
     restored = describe(target)
     rel_job = os.fsencode(job.relative_to(home))
     assert rel_job + b"/builds/archive-test/workspace/kept.txt" in restored
@@ -107,16 +123,17 @@ def test_workspaces_excluded_at_every_depth(
 
 
 def test_odd_names_symlinks_and_special_files(
-    tmp_path: Path, home: Path, env: dict[str, str]
+    tmp_path: Path, home: Path, env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     odd = home / "jobs" / "Legacy Build (old)" / "builds" / "23" / "archive-odd"
     names = set(os.listdir(os.fsencode(odd)))
     assert b"new\nline.txt" in names and b"latin1-\xe9t\xe9.txt" in names
     assert any(len(n) >= 250 for n in names)
-    proc = run_cli("backup", "1", env=env, check=True)
-    assert "special file" in proc.stderr or "fifo" in proc.stderr.lower()
+    with caplog.at_level(logging.INFO, logger="jenkins_backup"):
+        _backup(env, 1)
+    assert "special file" in caplog.text or "fifo" in caplog.text.lower()
     target = tmp_path / "restored"
-    run_cli("restore", "1", env={**env, "JENKINS_HOME": str(target)}, check=True)
+    _restore(env, 1, target)
     rodd = target / "jobs" / "Legacy Build (old)" / "builds" / "23" / "archive-odd"
     restored = set(os.listdir(os.fsencode(rodd)))
     assert restored == names - {b"fifo"}
@@ -132,9 +149,9 @@ def test_setuid_and_setgid_bits_are_not_restored(
     f = a_job(home) / "suid-tool"
     f.write_bytes(b"#!/bin/sh\n")
     os.chmod(f, 0o6755)
-    run_cli("backup", "1", env=env, check=True)
+    _backup(env, 1)
     target = tmp_path / "restored"
-    run_cli("restore", "1", env={**env, "JENKINS_HOME": str(target)}, check=True)
+    _restore(env, 1, target)
     restored = target / f.relative_to(home)
     assert stat.S_IMODE(os.stat(restored).st_mode) == 0o755
     assert os.stat(restored).st_uid == os.getuid()
@@ -144,16 +161,12 @@ def test_big_file_with_edits_round_trips(tmp_path: Path, home: Path, env: dict[s
     big = a_job(home) / "builds" / "big.bin"
     rnd = os.urandom(20 << 20)
     big.write_bytes(rnd)
-    run_cli("backup", "1", env=env, check=True)
+    _backup(env, 1)
     # Insert bytes in the middle: content-defined chunks re-store only the neighbourhood.
     big.write_bytes(rnd[: 10 << 20] + b"inserted" + rnd[10 << 20 :])
-    proc = run_cli("list", "--json", env=env, check=True)
-    run_cli("backup", "2", env=env, check=True)
-    import json
-
-    info = json.loads(run_cli("list", "--json", env=env, check=True).stdout)
-    assert proc.returncode == 0
-    assert info[1]["bytes_added"] < 8 << 20, "an insertion re-stores a few chunks, not the file"
+    _backup(env, 2)
+    info = list_backups(load(environ=env))
+    assert info[1].bytes_added < 8 << 20, "an insertion re-stores a few chunks, not the file"
     target = tmp_path / "restored"
-    run_cli("restore", "2", env={**env, "JENKINS_HOME": str(target)}, check=True)
+    _restore(env, 2, target)
     assert (target / big.relative_to(home)).read_bytes() == big.read_bytes()
