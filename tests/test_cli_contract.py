@@ -104,6 +104,8 @@ def test_list_json_fields(env: dict[str, str]) -> None:
 
 
 def test_list_and_latest_on_empty_repository(env: dict[str, str]) -> None:
+    assert run_cli("list", "--json", env=env).returncode == 10  # no repository there
+    run_cli("init", env=env, check=True)
     assert json.loads(run_cli("list", "--json", env=env, check=True).stdout) == []
 
 

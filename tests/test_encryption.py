@@ -47,11 +47,11 @@ def test_wrong_key_fails_and_writes_nothing(tmp_path: Path, env: dict[str, str])
     wrong = {**env, "BACKUP_ENCRYPTION_KEY": "not the key at all, sorry"}
     for args in (("backup", "2"), ("latest",), ("list",)):
         proc = run_cli(*args, env=wrong)
-        assert proc.returncode == 1, args
+        assert proc.returncode == 12, args
         assert "encryption key is wrong" in _last(proc.stderr)
     target = tmp_path / "t"
     proc = run_cli("restore", "1", env={**wrong, "JENKINS_HOME": str(target)})
-    assert proc.returncode == 1 and "encryption key is wrong" in _last(proc.stderr)
+    assert proc.returncode == 12 and "encryption key is wrong" in _last(proc.stderr)
     assert not target.exists()
     assert _files(repo) == before
 
@@ -61,7 +61,7 @@ def test_missing_key_is_named(tmp_path: Path, env: dict[str, str]) -> None:
     before = _files(Path(env["BACKUP_REPOSITORY"]))
     for args in (("backup", "2"), ("restore", "1"), ("latest",)):
         proc = run_cli(*args, env={**env, "JENKINS_HOME": str(tmp_path / "t")})
-        assert proc.returncode == 1, args
+        assert proc.returncode == 12, args
         assert _last(proc.stderr) == (
             "jenkins-backup: error: repository is encrypted: "
             "set BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEY_FILE"
@@ -73,7 +73,7 @@ def test_missing_key_is_named(tmp_path: Path, env: dict[str, str]) -> None:
 def test_key_for_a_plain_repository_is_refused(env: dict[str, str]) -> None:
     run_cli("backup", "1", env=env, check=True)
     proc = run_cli("backup", "2", env={**env, "BACKUP_ENCRYPTION_KEY": KEY})
-    assert proc.returncode == 1
+    assert proc.returncode == 12
     assert "not encrypted" in _last(proc.stderr)
     listing = run_cli("list", "--json", env=env, check=True)
     assert [(r["number"], r["encrypted"]) for r in json.loads(listing.stdout)] == [(1, False)]
@@ -126,7 +126,7 @@ def test_key_rotation_then_restore_with_the_new_key_only(
         "add",
         env={**env, "BACKUP_ENCRYPTION_KEY": NEW + "x", "BACKUP_NEW_ENCRYPTION_KEY": NEW},
     )
-    assert refused.returncode == 1 and "wrong" in _last(refused.stderr)
+    assert refused.returncode == 12 and "wrong" in _last(refused.stderr)
     new_file = tmp_path / "new.key"
     new_file.write_text(NEW)
     added = run_cli("key", "add", "--new-key-file", str(new_file), env=old, check=True)
@@ -143,7 +143,7 @@ def test_key_rotation_then_restore_with_the_new_key_only(
 
     assert {p: b for p, b in _files(repo).items() if p.name != "config"} == data_before
     gone = run_cli("restore", "1", env={**old, "JENKINS_HOME": str(tmp_path / "t")})
-    assert gone.returncode == 1 and "wrong" in _last(gone.stderr)
+    assert gone.returncode == 12 and "wrong" in _last(gone.stderr)
     target = tmp_path / "restored"
     run_cli("restore", "1", env={**new, "JENKINS_HOME": str(target)}, check=True)
     want = {k: v for k, v in describe(home, in_jobs_scope).items() if v[0] != "dir"}

@@ -76,5 +76,9 @@ class PathNotFound(BackupError):
     """A path asked for is not in the backup (ls, dump, diff, restore --job)."""
 
 
+class WrongKey(EncryptionKeyError):
+    """The key given does not open the repository, or a key is missing or superfluous (exit 12)."""
+
+
 class NoRepository(RepositoryError):
     """No repository exists at the configured location (exit 10)."""

@@ -73,6 +73,8 @@ class Settings:
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     max_backup_age: float = DEFAULT_MAX_BACKUP_AGE  # served as a metric for the alert rule
     prune_interval: float = DEFAULT_PRUNE_INTERVAL  # daemon: retention schedule
+    # backup may create a missing repository (BACKUP_CREATE=false: a mistyped location fails)
+    create: bool = True
     # Backup: accept a scope that lost more than half of the newest backup's files or bytes (the
     # shrink guard; not applied below 100 files / 16 MiB: operations/shrink.py).
     allow_shrink: bool = False
@@ -252,6 +254,7 @@ def load(
     metrics_port: str | None = None,
     allow_shrink: bool = False,
     strict: bool = False,
+    create: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build settings: flags win over the environment.
@@ -293,6 +296,10 @@ def load(
     ):
         if env.get(var):
             given[name] = env[var]
+    if create is False:
+        given["create"] = False
+    elif env.get("BACKUP_CREATE"):
+        given["create"] = _boolean("BACKUP_CREATE", env["BACKUP_CREATE"])
     location = repository_location(repository, env)
     if "runtime_dir" not in given:
         given["runtime_dir"] = default_runtime_dir(location, env, os.getuid())

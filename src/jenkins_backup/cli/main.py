@@ -1,7 +1,9 @@
 """Entry point: parse arguments, load settings, run one operation, map errors to exit codes.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 a backup committed without some unreadable
-files when BACKUP_STRICT asked for a complete one. The last stderr line of a failure is one short,
+files when BACKUP_STRICT asked for a complete one, 10 no repository at that location (every
+command but backup, latest, init and restore latest), 12 the encryption key is wrong, missing or
+superfluous. The last stderr line of a failure is one short,
 stable sentence: the operator embeds it in its own error and stops after 10 identical ones.
 """
 
@@ -18,10 +20,12 @@ from collections.abc import Sequence
 from jenkins_backup import __version__
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import setup_logging
-from jenkins_backup.errors import BackupError, PartialBackup, UsageError
+from jenkins_backup.errors import BackupError, NoRepository, PartialBackup, UsageError, WrongKey
 from jenkins_backup.settings import QUICK_TIMEOUT
 
 log = logging.getLogger("jenkins_backup")
+# Exit codes scripts can act on; every other BackupError is 1 (see the module docstring).
+_EXIT_CODES: dict[type[BackupError], int] = {NoRepository: 10, WrongKey: 12}
 _QUICK_COMMANDS = {"latest", "list"}
 
 
@@ -90,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except BackupError as exc:
         print(f"jenkins-backup: error: {exc}", file=sys.stderr)
-        return 1
+        return _EXIT_CODES.get(type(exc), 1)
     except KeyboardInterrupt:
         print("jenkins-backup: interrupted", file=sys.stderr)
         return 130

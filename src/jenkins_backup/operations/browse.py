@@ -16,13 +16,12 @@ from jenkins_backup.engine.scope import compile_glob
 from jenkins_backup.engine.tar_export import subtree_members, write_tar
 from jenkins_backup.errors import (
     CorruptObject,
-    NoRepository,
     ObjectNotFound,
     PathNotFound,
     RepositoryError,
     SnapshotNotFound,
 )
-from jenkins_backup.operations.common import find_number, open_repository
+from jenkins_backup.operations.common import existing_repository, find_number
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, iso_time
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
@@ -31,13 +30,6 @@ from jenkins_backup.settings import Settings
 MAX_TEXT_DIFF = 16 << 20
 _KIND = {FILE: "file", DIR: "dir", SYMLINK: "symlink"}
 _TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
-
-
-def open_existing(settings: Settings) -> Repository:
-    repo = open_repository(settings)
-    if repo is None:
-        raise NoRepository(f"no repository at {settings.require_repository()}")
-    return repo
 
 
 def snapshot(repo: Repository, number: int) -> Snapshot:
@@ -82,7 +74,7 @@ def path_info(parts: tuple[bytes, ...], e: Entry) -> PathInfo:
 def ls(
     settings: Settings, number: int, path: str = "", *, recursive: bool = False
 ) -> Iterator[PathInfo]:
-    repo = open_existing(settings)
+    repo = existing_repository(settings)
     snap = snapshot(repo, number)
     for parts, e in browse.listing(repo, snap.tree, browse.split_path(path), recursive=recursive):
         yield path_info(parts, e)
@@ -98,7 +90,7 @@ class DumpResult:
 
 def dump(settings: Settings, number: int, path: str, out: BinaryIO) -> DumpResult:
     """A file's bytes, or a directory as an uncompressed tar stream named from the home."""
-    repo = open_existing(settings)
+    repo = existing_repository(settings)
     snap = snapshot(repo, number)
     parts = browse.split_path(path)
     entry = browse.resolve(repo, snap.tree, parts)
@@ -138,7 +130,7 @@ class FindHit:
 
 
 def find(settings: Settings, patterns: list[str]) -> list[FindHit]:
-    repo = open_existing(settings)
+    repo = existing_repository(settings)
     matcher = browse.PathMatcher([compile_glob(p) for p in patterns])
     hits: list[FindHit] = []
     for ref in reversed(repo.snapshot_refs()):
@@ -171,7 +163,7 @@ class DiffResult:
 
 
 def diff(settings: Settings, old: int, new: int) -> DiffResult:
-    repo = open_existing(settings)
+    repo = existing_repository(settings)
     a, b = snapshot(repo, old), snapshot(repo, new)
     changes = tuple(
         PathChange(
@@ -189,7 +181,7 @@ def diff(settings: Settings, old: int, new: int) -> DiffResult:
 
 def diff_file(settings: Settings, old: int, new: int, path: str) -> str:
     """A unified diff of one file between two backups (absent on one side: all added)."""
-    repo = open_existing(settings)
+    repo = existing_repository(settings)
     a, b = snapshot(repo, old), snapshot(repo, new)
     parts = browse.split_path(path)
     texts: list[list[str]] = []
@@ -244,7 +236,7 @@ def _job_info(item: jenkins_items.Item) -> JobInfo:
 
 
 def jobs(settings: Settings, number: int) -> list[JobInfo]:
-    repo = open_existing(settings)
+    repo = existing_repository(settings)
     snap = snapshot(repo, number)
     return [_job_info(i) for i in jenkins_items.catalogue(repo, snap.tree)]
 
@@ -283,7 +275,7 @@ class JobsDiff:
 
 
 def diff_jobs(settings: Settings, old: int, new: int) -> JobsDiff:
-    repo = open_existing(settings)
+    repo = existing_repository(settings)
     a = {i.full_name: i for i in jenkins_items.catalogue(repo, snapshot(repo, old).tree)}
     b = {i.full_name: i for i in jenkins_items.catalogue(repo, snapshot(repo, new).tree)}
     changes: list[JobChange] = []

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from jenkins_backup.errors import (
     CorruptObject,
+    NoRepository,
     NoRestorableBackup,
     ObjectNotFound,
     RepositoryError,
@@ -33,6 +34,11 @@ def open_repository(settings: Settings, *, create: bool = False) -> Repository |
     storage = storage_for(settings)
     # A key makes a new repository encrypted, and must open an existing one (never ignored).
     codecs = codec_factory(settings.encryption_key)
+    if create and not settings.create and not Repository.exists(storage):
+        raise NoRepository(
+            f"no repository at {settings.require_repository()} (BACKUP_CREATE=false: "
+            "create it with init)"
+        )
     if create:
         return Repository.open_or_create(storage, codecs, config_factory(settings.encryption_key))
     if not Repository.exists(storage):
@@ -44,6 +50,15 @@ def open_repository(settings: Settings, *, create: bool = False) -> Repository |
             raise RepositoryError(f"the repository has no config but {count} backup(s) exist")
         return None
     return Repository.open(storage, codecs)
+
+
+def existing_repository(settings: Settings) -> Repository:
+    """The repository, or NoRepository (exit 10): for every command that only reads or changes
+    an existing repository (a mistyped location must not look like an empty one)."""
+    repo = open_repository(settings)
+    if repo is None:
+        raise NoRepository(f"no repository at {settings.require_repository()}")
+    return repo
 
 
 def intact(repo: Repository, ref: SnapshotRef) -> Snapshot | None:

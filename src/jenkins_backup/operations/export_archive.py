@@ -20,7 +20,7 @@ from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.tar_export import ExportStats, write_tar_zst
 from jenkins_backup.errors import CorruptObject, RepositoryError, SnapshotNotFound
 from jenkins_backup.operations import leftovers
-from jenkins_backup.operations.common import find_number, open_repository
+from jenkins_backup.operations.common import existing_repository, find_number
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
 
@@ -42,9 +42,9 @@ def export_archive(
 ) -> ExportResult:
     """Write backup ``number`` to ``target``: a path, or an open binary stream (left open)."""
     started = time.monotonic()
-    repo = open_repository(settings)
-    ref = find_number(repo, number) if repo is not None else None
-    if repo is None or ref is None:
+    repo = existing_repository(settings)
+    ref = find_number(repo, number)
+    if ref is None:
         raise SnapshotNotFound(f"backup {number} does not exist")
     try:
         snap = repo.load_snapshot(ref)

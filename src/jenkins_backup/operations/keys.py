@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from jenkins_backup.errors import EncryptionKeyError, RepositoryError
+from jenkins_backup.errors import EncryptionKeyError, NoRepository, RepositoryError
 from jenkins_backup.operations.common import storage_for
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository import crypto
@@ -32,7 +32,7 @@ class KeyInfo:
 
 def _encrypted_config(storage: Storage) -> cfg.RepoConfig:
     if not storage.stat(cfg.KEY):
-        raise RepositoryError(f"no repository at {storage.describe()}")
+        raise NoRepository(f"no repository at {storage.describe()}")
     config = cfg.decode_config(storage.get(cfg.KEY))
     if config.encryption is None:
         raise EncryptionKeyError(

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from jenkins_backup.errors import BackupError
-from jenkins_backup.operations.common import open_repository
+from jenkins_backup.operations.common import existing_repository
 from jenkins_backup.repository.snapshot import Unreadable, iso_time
 from jenkins_backup.settings import Settings
 
@@ -29,9 +29,7 @@ class BackupInfo:
 
 def list_backups(settings: Settings) -> list[BackupInfo]:
     """Oldest commit first; a damaged snapshot object still shows, unreadable."""
-    repo = open_repository(settings)
-    if repo is None:
-        return []
+    repo = existing_repository(settings)
     enc = repo.codec.encrypted
     log.info("repository %s is %sencrypted", repo.storage.describe(), "" if enc else "not ")
     out: list[BackupInfo] = []

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.restorer import Restorer, RestoreStats
-from jenkins_backup.errors import CorruptObject, RepositoryError, SnapshotNotFound
+from jenkins_backup.errors import CorruptObject, NoRepository, RepositoryError, SnapshotNotFound
 from jenkins_backup.operations.common import find_number, latest_restorable, open_repository
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
@@ -37,7 +37,7 @@ def restore(
         if number is None:
             log.info("no backup to restore yet; nothing written")
             return RestoreResult(None, None, 0.0)
-        raise SnapshotNotFound(f"backup {number} does not exist (the repository is empty)")
+        raise NoRepository(f"no repository at {settings.require_repository()}")
     if number is None:
         found = latest_restorable(repo)
         if found is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError, SnapshotNotFound
-from jenkins_backup.operations.common import find_number, open_repository
+from jenkins_backup.operations.common import existing_repository, find_number
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import SnapshotRef
@@ -173,11 +173,7 @@ class _Verifier:
 def verify(settings: Settings, number: int | None = None, *, quick: bool = False) -> VerifyResult:
     """Verify backup ``number``, or every backup; problems are listed, never raised."""
     result = VerifyResult()
-    repo = open_repository(settings)
-    if repo is None:
-        if number is not None:
-            raise SnapshotNotFound(f"backup {number} does not exist (the repository is empty)")
-        return result
+    repo = existing_repository(settings)
     if number is not None:
         ref = find_number(repo, number)
         if ref is None:

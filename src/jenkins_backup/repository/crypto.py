@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from jenkins_backup.errors import CorruptObject, EncryptionKeyError, RepositoryError
+from jenkins_backup.errors import CorruptObject, EncryptionKeyError, RepositoryError, WrongKey
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.codec import Codec
 
@@ -170,13 +170,13 @@ def parse_slots(encryption: object) -> list[KeySlot]:
 def unlock(config: cfg.RepoConfig, user_key: bytes | None) -> tuple[bytes, str]:
     """Return (master key, id of the slot the user key opened)."""
     if config.encryption is None:
-        raise EncryptionKeyError(
+        raise WrongKey(
             "an encryption key is set but the repository is not encrypted: unset "
             "BACKUP_ENCRYPTION_KEY/BACKUP_ENCRYPTION_KEY_FILE or use a new repository location"
         )
     slots = parse_slots(config.encryption)
     if user_key is None:
-        raise EncryptionKeyError(MISSING)
+        raise WrongKey(MISSING)
     for slot in slots:
         nonce, body = slot.wrapped[:NONCE], slot.wrapped[NONCE:]
         try:
@@ -184,7 +184,7 @@ def unlock(config: cfg.RepoConfig, user_key: bytes | None) -> tuple[bytes, str]:
         except InvalidTag:
             continue
         return master, slot.id
-    raise EncryptionKeyError(
+    raise WrongKey(
         f"the encryption key is wrong: it opens none of the repository's {len(slots)} key(s)"
     )
 

@@ -14,10 +14,10 @@ import blake3
 
 from jenkins_backup.errors import (
     CorruptObject,
-    EncryptionKeyError,
     ObjectNotFound,
     RepositoryError,
     SnapshotVanished,
+    WrongKey,
 )
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository import layout
@@ -61,7 +61,7 @@ CodecFactory = Callable[[cfg.RepoConfig], Codec]
 
 def plain_codec(config: cfg.RepoConfig) -> Codec:
     if config.encryption is not None:
-        raise EncryptionKeyError(
+        raise WrongKey(
             "repository is encrypted: set BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEY_FILE"
         )
     return Codec()

@@ -15,6 +15,7 @@ from jenkins_backup.cli.commands import (
     find,
     forget,
     import_,
+    init,
     jobs,
     key,
     latest,
@@ -29,7 +30,7 @@ from jenkins_backup.errors import UsageError
 from jenkins_backup.settings import Settings
 
 ALL: list[ModuleType] = [backup, restore, latest, listing, key, daemon, import_, export]
-ALL += [prune, verify, forget, repair, ls, dump, find, diff, jobs]
+ALL += [prune, verify, forget, repair, ls, dump, find, diff, jobs, init]
 
 
 def common_options(p: argparse.ArgumentParser, *, home: bool = False) -> None:
@@ -61,6 +62,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         threads=getattr(args, "threads", None),
         interval=getattr(args, "interval", None),
         metrics_port=getattr(args, "metrics_port", None),
+        create=False if getattr(args, "no_create", False) else None,
         keep=getattr(args, "keep", None),  # retention flags: BACKUP_KEEP_* -> value
         allow_shrink=getattr(args, "allow_shrink", False),
         strict=getattr(args, "strict", False),

@@ -23,6 +23,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="exit 3 when files could not be read (env BACKUP_STRICT)",
     )
+    p.add_argument(
+        "--no-create",
+        action="store_true",
+        help="fail when there is no repository at that location (env BACKUP_CREATE=false)",
+    )
     commands.common_options(p, home=True)
     p.set_defaults(run=run)
 

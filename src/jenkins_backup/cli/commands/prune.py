@@ -48,8 +48,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.operations.common import existing_repository
     from jenkins_backup.operations.prune import prune  # lazy: start-up time
 
+    existing_repository(settings)  # a mistyped location is exit 10, not "nothing to prune"
     result = prune(settings, dry_run=args.dry_run)
     gc = result.gc
     would = "would " if result.dry_run else ""
