@@ -54,6 +54,7 @@ class RestoreStats:
     bytes_written: int
     warnings: int
     damaged: tuple[str, ...] = ()  # files not restored: their data fails its checks (sorted)
+    damage: str = ""  # why the first of them could not be restored
 
 
 class Restorer:
@@ -84,7 +85,8 @@ class Restorer:
         self._root_fd = -1
         self._lock = threading.Lock()
         self._big_slots = threading.BoundedSemaphore(_BIG_IN_FLIGHT)
-        self._damaged: list[str] = []
+        self._damaged: list[tuple[str, str]] = []  # (path, why)
+        self._bad: dict[bytes, str] = {}  # blob -> why it could not be read
         self._files = self._written = self._unchanged = self._bytes = self._warnings = 0
 
     def warn(self, msg: str, *args: object) -> None:
@@ -138,7 +140,8 @@ class Restorer:
             self._unchanged,
             self._bytes,
             self._warnings,
-            tuple(sorted(self._damaged)),
+            tuple(path for path, _ in sorted(self._damaged)),
+            min(self._damaged)[1] if self._damaged else "",
         )
 
     # -- directories ----------------------------------------------------------------------
@@ -215,14 +218,15 @@ class Restorer:
                     if all(c in blobs for c in e.content):
                         self._write_chunks(dirs.get(p), e, (blobs[c] for c in e.content))
                     else:
-                        self._damage(p, e)
+                        why = next((self._bad[c] for c in e.content if c in self._bad), "")
+                        self._damage(p, e, why or "its data is not in the repository")
 
         list(self._pool.map(write, _slices(todo, self._io_threads)))
 
-    def _damage(self, dparts: Parts, e: Entry) -> None:
+    def _damage(self, dparts: Parts, e: Entry, why: str) -> None:
         """A file whose data fails its checks: not written (what is there stays), named."""
         with self._lock:
-            self._damaged.append(os.fsdecode(b"/".join((*dparts, e.name))))
+            self._damaged.append((os.fsdecode(b"/".join((*dparts, e.name))), why))
 
     def _fetch(self, ids: set[bytes]) -> dict[bytes, bytes]:
         """Read the needed blobs, one ranged read per pack, verifying each blob's hash.
@@ -244,6 +248,8 @@ class Restorer:
                 data = memoryview(self.repo.storage.get_range(pack_key(pack), start, end - start))
             except ObjectNotFound:
                 log.warning("pack %s is missing", pack.hex()[:16])
+                with self._lock:
+                    self._bad.update((i[0], f"pack {pack.hex()[:16]} is missing") for i in items)
                 return []
             out: list[tuple[bytes, bytes]] = []
             codec = self.repo.codec
@@ -255,6 +261,8 @@ class Restorer:
                     out.append((cid, codec.unseal_verified(sealed, cid, raw)))
                 except CorruptObject as exc:
                     log.warning("damaged data in pack %s: %s", pack.hex()[:16], exc)
+                    with self._lock:
+                        self._bad[cid] = str(exc)
             return out
 
         out: dict[bytes, bytes] = {}
@@ -275,7 +283,7 @@ class Restorer:
                     self._write_chunks(dfd, e, (self.repo.read_blob(c) for c in e.content))
                 except CorruptObject as exc:  # the temporary file is gone; what was there stays
                     log.warning("damaged data of %s: %s", _show((*dparts, e.name)), exc)
-                    self._damage(dparts, e)
+                    self._damage(dparts, e, str(exc))
         finally:
             self._big_slots.release()
 

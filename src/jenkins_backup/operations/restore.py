@@ -68,7 +68,7 @@ def restore(
             log.warning("not restored (its data is damaged): %s", path)
         raise CorruptObject(
             f"backup {snap.number} is damaged: {len(stats.damaged)} file(s) not restored, "
-            f"their data fails its checks (first: {stats.damaged[0][:120]})"
+            f"their data fails its checks (first: {stats.damaged[0][:100]}: {stats.damage[:80]})"
         )
     # No sync: like tar -x, durability of the written files is left to the page cache; every
     # file is complete under its name (rename after write), which is what readers rely on.
