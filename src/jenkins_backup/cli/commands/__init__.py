@@ -24,13 +24,14 @@ from jenkins_backup.cli.commands import (
     prune,
     repair,
     restore,
+    status,
     verify,
 )
 from jenkins_backup.errors import UsageError
 from jenkins_backup.settings import Settings
 
 ALL: list[ModuleType] = [backup, restore, latest, listing, key, daemon, import_, export]
-ALL += [prune, verify, forget, repair, ls, dump, find, diff, jobs, init]
+ALL += [prune, verify, forget, repair, ls, dump, find, diff, jobs, init, status]
 
 
 def common_options(p: argparse.ArgumentParser, *, home: bool = False) -> None:
