@@ -16,6 +16,7 @@ def register(sub: Any) -> None:
     )
     keys = p.add_subparsers(dest="key_command", required=True)
     ls = keys.add_parser("list", help="print the key ids; '*' marks the current key")
+    ls.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     commands.common_options(ls)
     ls.set_defaults(run=_list)
     add = keys.add_parser("add", help="let another key open the repository (no data rewritten)")
@@ -34,9 +35,14 @@ def register(sub: Any) -> None:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from jenkins_backup.cli.output import print_json
     from jenkins_backup.operations.keys import list_keys
 
-    for k in list_keys(settings):
+    found = list_keys(settings)
+    if args.json:
+        print_json(found)
+        return 0
+    for k in found:
         print(f"{'*' if k.current else ' '} {k.id}  {k.created}")
     return 0
 
