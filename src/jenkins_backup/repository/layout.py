@@ -9,6 +9,7 @@ The layout (docs/FORMAT.md)::
     forgotten/<forget ns:020>-<snapshot name>   tombstones of forgotten backups
     condemned/<condemn ns:020>/<id>             packs prune will delete after the grace period
     gc/last-run                                 prune's marker: when a collection last started
+    gc/clock                                    written by a backup to read the store's clock
 
 Temporary files of the local directory store (``tmp/``) belong to that store, not to the format.
 """
@@ -30,6 +31,7 @@ SNAPSHOTS = "snapshots/"
 FORGOTTEN = "forgotten/"
 CONDEMNED = "condemned/"
 GC_MARKER = "gc/last-run"
+CLOCK_PROBE = "gc/clock"
 #: Every prefix of objects the repository stores (a location may hold other files too).
 STORED = (DATA, INDEX, SNAPSHOTS, CONDEMNED, FORGOTTEN)
 

@@ -416,19 +416,38 @@ def read_pack_header(repo: Repository, pack_id: bytes, size: int) -> list[BlobEn
     return entries
 
 
+def store_now(repo: Repository) -> float:
+    """Now by the store's clock (s): the stamp it puts on an object we have just written.
+
+    A whole-second stamp is truncated, so the true time may be up to a second later: taken as
+    the end of its second. Ages measured against it cannot be made shorter by a slow local
+    clock (a paused or skewed pod).
+    """
+    repo.storage.put(layout.CLOCK_PROBE, b"")
+    info = repo.storage.stat(layout.CLOCK_PROBE)
+    if info is None:
+        raise RepositoryError(f"{layout.CLOCK_PROBE} vanished just after it was written")
+    return info.mtime + (1.0 if float(info.mtime).is_integer() else 0.0)
+
+
 def find_orphans(
     repo: Repository, index: Index, max_age: float | None = None
 ) -> list[tuple[bytes, list[BlobEntry]]]:
     """Packs present in storage but in no index file: leftovers of interrupted backups.
 
-    With ``max_age`` older packs are ignored: prune may be deleting them (docs/FORMAT.md).
+    With ``max_age`` older packs are ignored: prune may be deleting them (docs/FORMAT.md). Ages
+    are measured on the later of the local clock and the store's, so a local clock that is
+    behind cannot make an old pack, one prune may delete, look young enough to reuse.
     """
     known = index.packs()
+    candidates = [(p, info) for p, info in repo.packs().items() if p not in known]
     found: list[tuple[bytes, list[BlobEntry]]] = []
-    oldest = time.time() - max_age if max_age is not None else None
-    for pack_id, info in repo.packs().items():
-        if pack_id in known:
-            continue
+    if not candidates:
+        return found
+    oldest = None
+    if max_age is not None:
+        oldest = max(time.time(), store_now(repo)) - max_age
+    for pack_id, info in candidates:
         if oldest is not None and info.mtime < oldest:
             continue
         try:
