@@ -49,8 +49,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from jenkins_backup.operations.common import existing_repository
-    from jenkins_backup.operations.prune import prune  # lazy: start-up time
+    from jenkins_backup.operations.prune import check_grace, prune  # lazy: start-up time
 
+    check_grace(settings)  # a setting that could delete data is refused before anything else
     existing_repository(settings)  # a mistyped location is exit 10, not "nothing to prune"
     result = prune(settings, dry_run=args.dry_run)
     gc = result.gc
