@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 
 from helpers import a_job, describe, in_jobs_scope, run_cli
+from jenkins_backup.repository.layout import pack_key
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.storage.local import LocalStorage
 
 
 def _restore(env: dict[str, str], target: Path, number: str = "1") -> None:
@@ -80,17 +83,28 @@ def test_jenkins_home_itself_may_be_a_symlink(tmp_path: Path, env: dict[str, str
     assert (real / "jobs").is_dir()
 
 
-def test_damaged_pack_fails_restore_and_writes_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+def test_missing_pack_costs_only_the_files_it_held(
+    tmp_path: Path, env: dict[str, str], home: Path
+) -> None:
+    # More data than one pack holds, so that losing one pack leaves files to restore.
+    big = a_job(home) / "big.bin"
+    big.write_bytes(os.urandom(12 << 20))
     run_cli("backup", "1", env=env, check=True)
     repo = Path(env["BACKUP_REPOSITORY"])
-    packs = sorted((repo / "data").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0)
-    victim = packs[-1]
-    victim.unlink()
+    (repo / _pack_of_last_chunk(repo, big.relative_to(home))).unlink()
     target = tmp_path / "target"
     proc = run_cli("restore", "1", env={**env, "JENKINS_HOME": str(target)})
     assert proc.returncode == 1
-    assert "damaged" in proc.stderr.strip().splitlines()[-1]
-    assert not target.exists() or not any(target.iterdir())
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "damaged" in last
+    written = [p for p in target.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert written, "the files of the other packs are restored"
+    assert not (target / big.relative_to(home)).exists()
+    for f in written:  # never wrong bytes
+        assert f.read_bytes() == (home / f.relative_to(target)).read_bytes()
+    again = run_cli("restore", "1", env={**env, "JENKINS_HOME": str(target)})
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines()[-1] == last
 
 
 def test_bit_flip_in_data_is_detected(tmp_path: Path, env: dict[str, str]) -> None:
@@ -142,3 +156,16 @@ def test_damaged_index_file_is_skipped(env: dict[str, str]) -> None:
     proc = run_cli("restore", "1", env={**env, "JENKINS_HOME": str(repo.parent / "t")})
     assert proc.returncode == 0, proc.stderr
     assert "skipping damaged index file" in proc.stderr
+
+
+def _pack_of_last_chunk(repo_dir: Path, rel: Path) -> str:
+    """The key of the pack that holds the last chunk of the file at ``rel`` in backup 1."""
+    repo = Repository.open(LocalStorage(str(repo_dir)))
+    tree = repo.load_snapshot(repo.snapshot_refs()[-1]).tree
+    *dirs, name = (os.fsencode(p) for p in rel.parts)
+    for d in dirs:
+        tree = next(e for e in repo.read_tree(tree) if e.name == d).subtree
+    entry = next(e for e in repo.read_tree(tree) if e.name == name)
+    loc = repo.find(entry.content[-1])
+    assert loc is not None
+    return pack_key(loc.pack)

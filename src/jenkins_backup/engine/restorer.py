@@ -103,7 +103,7 @@ class Restorer:
         try:
             batch: list[tuple[Parts, Entry]] = []
             batch_bytes = 0
-            for dparts, entries in walk(self.repo.read_tree, tree_id):
+            for dparts, entries in walk(self.repo.read_tree, tree_id, on_error=self._lost_dir):
                 dfd = self._fds.get(dparts)  # valid until the next get
                 _sweep(dfd)
                 for e in entries:
@@ -152,7 +152,7 @@ class Restorer:
     def _apply_dir_metadata(self, tree_id: bytes) -> None:
         """Set directory modes and mtimes last: writing into a directory changes its mtime."""
         dirs: list[tuple[Parts, Entry]] = []
-        for dparts, entries in walk(self.repo.read_tree, tree_id):
+        for dparts, entries in walk(self.repo.read_tree, tree_id, on_error=lambda p, e: None):
             dirs.extend((dparts, e) for e in entries if e.kind == DIR)
         for dparts, e in reversed(dirs):
             fd = self._fds.get((*dparts, e.name))  # opened with O_NOFOLLOW: never via a link
@@ -222,6 +222,13 @@ class Restorer:
                         self._damage(p, e, why or "its data is not in the repository")
 
         list(self._pool.map(write, _slices(todo, self._io_threads)))
+
+    def _lost_dir(self, dparts: Parts, exc: CorruptObject | ObjectNotFound) -> None:
+        """A directory whose tree fails its checks: nothing below it is known, so nothing
+        below it is written (what is there stays); it is named, and the rest is restored."""
+        log.warning("damaged directory %s: %s", _show(dparts), exc)
+        with self._lock:
+            self._damaged.append((os.fsdecode(b"/".join(dparts)) + "/", str(exc)))
 
     def _damage(self, dparts: Parts, e: Entry, why: str) -> None:
         """A file whose data fails its checks: not written (what is there stays), named."""

@@ -8,6 +8,7 @@ a backup that fails here fails with nothing touched.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 from jenkins_backup.errors import CorruptObject, ObjectNotFound, RepositoryError
@@ -22,34 +23,56 @@ log = logging.getLogger(__name__)
 
 
 def check_snapshot(
-    repo: Repository, tree_id: bytes, *, max_entries: int = MAX_ENTRIES
+    repo: Repository,
+    tree_id: bytes,
+    *,
+    max_entries: int = MAX_ENTRIES,
+    damaged: list[str] | None = None,
 ) -> tuple[int, int]:
     """Verify every tree, that every chunk is located, and that every pack exists.
 
     The bounds are checked first, reading each distinct tree once (``measure``); then each
     distinct tree's files are checked once. Returns (files, bytes) as a restore writes them.
+
+    With ``damaged`` (a restore of one named backup, which writes what it can), bit rot is not
+    fatal: a directory whose tree cannot be read is appended to it (``path/``) and a chunk or
+    pack that is missing is left to the restore, which names the files that need it. What a
+    hostile writer could forge (bounds, sizes, oversized chunks) still fails the whole check.
     """
-    size = measure(repo.read_tree, tree_id, max_entries=max_entries)
+
+    def note(parts: Parts, exc: CorruptObject | ObjectNotFound) -> None:
+        if damaged is not None and parts:
+            damaged.append(os.fsdecode(b"/".join(parts)) + "/")
+
+    on_error = note if damaged is not None else None
+    repo.read_tree(tree_id)  # without its root directory a backup holds nothing to restore
+    size = measure(repo.read_tree, tree_id, max_entries=max_entries, on_error=on_error)
     index = repo.index()
     needed: set[bytes] = set()
     max_chunk = max(SMALL_FILE, repo.config.chunker.max_size)
-    for _, entries in walk(repo.read_tree, tree_id, max_entries=max_entries, seen=set()):
+    for _, entries in walk(
+        repo.read_tree, tree_id, max_entries=max_entries, seen=set(), on_error=on_error
+    ):
         for e in entries:
             if e.kind != FILE:
                 continue
             total = 0
+            located = True
             for cid in e.content:
                 loc = index.get(cid) or repo.find(cid)
                 if loc is None:
+                    if damaged is not None:
+                        located = False
+                        continue
                     raise CorruptObject(f"data of {e.name!r} is missing from the repository")
                 if loc.raw_length > max_chunk:
                     raise CorruptObject(f"data of {e.name!r} has an oversized chunk")
                 needed.add(loc.pack)
                 total += loc.raw_length
-            if total != e.size:
+            if located and total != e.size:
                 raise CorruptObject(f"size of {e.name!r} does not match its data")
     missing = needed - set(repo.packs())
-    if missing:
+    if missing and damaged is None:
         raise CorruptObject(f"{len(missing)} pack(s) of this backup are missing")
     return size.files, size.bytes
 

@@ -82,6 +82,8 @@ class Repository:
         self.damaged_index_files: set[str] = set()
         self._lock = threading.Lock()
         self._pack_cache: OrderedDict[bytes, bytes] = OrderedDict()
+        # Tree packs whose bytes fail their name: each tree in them is checked against its id.
+        self._rotten: set[bytes] = set()
         self._cached_bytes = 0
         self._decoded: OrderedDict[bytes, list[Entry]] = OrderedDict()
         self._decoded_entries = 0
@@ -275,7 +277,9 @@ class Repository:
 
         A cached pack's bytes were checked against its name when loaded; ``verify`` also checks
         the tree against its own id (the chain from the snapshot that restore relies on). The
-        backup's look at its parent's trees skips that second hash.
+        backup's look at its parent's trees skips that second hash, unless the pack failed its
+        name: then every tree read from it is checked against its id, so a damaged tree fails
+        alone and its neighbours stay readable.
         """
         loc = (
             self._trees().get(tree_id)
@@ -296,7 +300,11 @@ class Repository:
             except ObjectNotFound as exc:
                 raise CorruptObject(f"pack {loc.pack.hex()[:16]} is missing") from exc
             if blake3.blake3(pack).digest() != loc.pack:
-                raise CorruptObject(f"pack {loc.pack.hex()[:16]} fails its hash check")
+                # Bit rot in one tree must not cost its neighbours: keep the pack, and check
+                # every tree read from it against its own id instead.
+                log.warning("tree pack %s fails its hash check", loc.pack.hex()[:16])
+                with self._lock:
+                    self._rotten.add(loc.pack)
             with self._lock:
                 if loc.pack not in self._pack_cache:
                     self._pack_cache[loc.pack] = pack
@@ -306,7 +314,7 @@ class Repository:
         if loc.offset + loc.length > len(pack):
             raise CorruptObject(f"pack {loc.pack.hex()[:16]} is truncated")
         sealed = memoryview(pack)[loc.offset : loc.offset + loc.length]
-        if verify:
+        if verify or loc.pack in self._rotten:
             return self.codec.unseal_verified(sealed, tree_id, loc.raw_length)
         plain = self.codec.unseal(sealed, loc.raw_length)
         if len(plain) != loc.raw_length:

@@ -151,11 +151,14 @@ def measure(
     *,
     max_depth: int = MAX_DEPTH,
     max_entries: int = MAX_ENTRIES,
+    on_error: OnError | None = None,
 ) -> Measure:
     """What a full walk would visit, found by reading each distinct tree once.
 
     This is how the bounds apply before the work: a DAG that names billions of paths from a
     few trees is refused after reading those few trees, not after visiting the paths.
+    ``on_error``: an unreadable tree is reported (with no path: trees are measured by id) and
+    counts as empty, instead of raised.
     """
     done: dict[bytes, tuple[int, int, int, int]] = {}  # id -> entries, files, bytes, height
     stack: list[tuple[bytes, int, list[Entry] | None]] = [(tree_id, 0, None)]
@@ -169,7 +172,11 @@ def measure(
                 raise CorruptObject(f"directories nest deeper than {max_depth} levels")
             if tid in on_stack:  # only a lie about an id can make a cycle
                 raise CorruptObject("the backup's trees form a cycle")
-            entries = read_tree(tid)
+            read = _read(read_tree, tid, (), on_error)
+            if read is None:
+                done[tid] = (0, 0, 0, 0)
+                continue
+            entries = read
             on_stack.add(tid)
             stack.append((tid, depth, entries))
             for e in entries:
