@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import describe, run_cli
+from helpers import describe, in_jobs_scope, run_cli
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR
@@ -67,3 +67,18 @@ def test_a_rotten_tree_costs_only_its_directory(
     latest = run_cli("latest", env=env)
     assert latest.returncode == 1
     assert latest.stdout.strip() != "-1"
+
+
+def test_the_next_backup_goes_on_over_a_rotten_parent(
+    env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    run_cli("backup", "1", env=env, check=True)
+    lost = _rot_one_job_tree(Path(env["BACKUP_REPOSITORY"]))
+    # The parent's damaged directory is read anew instead of failing the backup.
+    run_cli("backup", "2", env=env, check=True)
+    target = tmp_path / "restored"
+    run_cli("restore", "2", env={**env, "JENKINS_HOME": str(target)})
+    prefix = f"jobs/{lost}/".encode()
+    want = {k: v for k, v in describe(home, keep=in_jobs_scope).items() if not k.startswith(prefix)}
+    got = {k: v for k, v in describe(target).items() if not k.startswith(prefix)}
+    assert {k: v[:2] + v[3:] for k, v in got.items()} == {k: v[:2] + v[3:] for k, v in want.items()}

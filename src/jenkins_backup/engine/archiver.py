@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import SkipFile, read_file
 from jenkins_backup.engine.scope import Scope, restore_temporary
-from jenkins_backup.errors import BackupError
+from jenkins_backup.errors import BackupError, CorruptObject
 from jenkins_backup.repository.pack import DATA, TREE
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import MAX_UNREADABLE_PATHS, SnapshotStats, Unreadable
@@ -225,7 +225,15 @@ class Archiver:
         except OSError as exc:
             self.skip(rel, "cannot list %s: %s (skipped)", _show(rel), exc.strerror)
             return None
-        parent = self._parent_entries(parent_tree)
+        try:
+            parent = self._parent_entries(parent_tree)
+        except CorruptObject as exc:
+            # Bit rot in the parent backup must not stop the next one: without its tree this
+            # directory is simply read anew, as if it were new.
+            log.warning(
+                "the previous backup of %s is damaged (%s): reading it anew", _show(rel), exc
+            )
+            parent_tree, parent = None, {}
         node = _Dir(name, st, parent_tree, len(parent), depth=depth)
         node.check = self.scope.needs_check(rel)
         for de in listing:
