@@ -6,13 +6,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-from jenkins_backup.errors import BackupError, ClockSkew, RepositoryError, UsageError
+from jenkins_backup.errors import BackupError, ClockSkew, UsageError
 from jenkins_backup.operations.common import open_repository
 from jenkins_backup.operations.retention import apply_retention
 from jenkins_backup.repository import gc
 from jenkins_backup.repository.gc import GcResult
 from jenkins_backup.repository.layout import GC_MARKER
-from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.repo import Repository, stamp
 from jenkins_backup.repository.snapshot import SnapshotRef
 from jenkins_backup.settings import Retention, Settings
 
@@ -50,11 +50,8 @@ def store_now(repo: Repository) -> int:
     out shorter: the safe side).
     """
     before = time.time()
-    repo.storage.put(GC_MARKER, b"")
-    info = repo.storage.stat(GC_MARKER)
+    info = stamp(repo, GC_MARKER)
     after = time.time()
-    if info is None:
-        raise RepositoryError(f"{GC_MARKER} vanished just after prune wrote it")
     latest = info.mtime + (1.0 if float(info.mtime).is_integer() else 0.0)
     skew = max(info.mtime - after, before - latest, 0.0)
     if skew > MAX_CLOCK_SKEW:

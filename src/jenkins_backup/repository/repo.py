@@ -424,18 +424,14 @@ def read_pack_header(repo: Repository, pack_id: bytes, size: int) -> list[BlobEn
     return entries
 
 
-def store_now(repo: Repository) -> float:
-    """Now by the store's clock (s): the stamp it puts on an object we have just written.
-
-    A whole-second stamp is truncated, so the true time may be up to a second later: taken as
-    the end of its second. Ages measured against it cannot be made shorter by a slow local
-    clock (a paused or skewed pod).
-    """
-    repo.storage.put(layout.CLOCK_PROBE, b"")
-    info = repo.storage.stat(layout.CLOCK_PROBE)
+def stamp(repo: Repository, key: str) -> ObjectInfo:
+    """Write an empty object at ``key`` and return what the store says of it: its time stamp is
+    now by the store's clock, which no pod's clock can move (prune's now, a backup's ages)."""
+    repo.storage.put(key, b"")
+    info = repo.storage.stat(key)
     if info is None:
-        raise RepositoryError(f"{layout.CLOCK_PROBE} vanished just after it was written")
-    return info.mtime + (1.0 if float(info.mtime).is_integer() else 0.0)
+        raise RepositoryError(f"{key} vanished just after it was written")
+    return info
 
 
 def find_orphans(
@@ -454,7 +450,8 @@ def find_orphans(
         return found
     oldest = None
     if max_age is not None:
-        oldest = max(time.time(), store_now(repo)) - max_age
+        store_now = layout.written_ns(stamp(repo, layout.CLOCK_PROBE)) / 1e9
+        oldest = max(time.time(), store_now) - max_age
     for pack_id, info in candidates:
         if oldest is not None and info.mtime < oldest:
             continue
