@@ -39,6 +39,19 @@ def run_cli(
     return proc
 
 
+def spawn_cli(
+    args: list[str], env: Mapping[str, str], *, stderr: int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """Start ``jenkins-backup ARGS`` without waiting, with no stdin: for the kill tests."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "jenkins_backup", *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
 Entry = tuple[str, int, int, str]  # kind, mode, mtime_ns, sha256 of content or link target
 
 

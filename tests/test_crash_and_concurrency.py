@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from helpers import a_job, describe, in_jobs_scope, run_cli
+from helpers import a_job, describe, in_jobs_scope, run_cli, spawn_cli
 from jenkins_backup.repository.layout import pack_id_from_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.storage.local import LocalStorage
@@ -35,16 +33,6 @@ def _restored(
     return {k: v for k, v in describe(target).items() if v[0] != "dir"}
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "jenkins_backup", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_sigkill_during_backup_at_many_instants(
     tmp_path: Path, home: Path, env: dict[str, str]
 ) -> None:
@@ -66,7 +54,7 @@ def test_sigkill_during_backup_at_many_instants(
     committed = False
     landed = 0
     for delay in instants:
-        proc = _spawn(["backup", "2"], env)
+        proc = spawn_cli(["backup", "2"], env)
         time.sleep(delay)
         landed += proc.poll() is None
         proc.send_signal(signal.SIGKILL)
@@ -99,7 +87,7 @@ def test_two_concurrent_backups_of_different_numbers(
     tmp_path: Path, home: Path, env: dict[str, str]
 ) -> None:
     _grow(home, "c", files=40)
-    procs = [_spawn(["backup", n], env) for n in ("1", "2")]
+    procs = [spawn_cli(["backup", n], env) for n in ("1", "2")]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     latest = run_cli("latest", env=env, check=True).stdout.strip()
@@ -114,7 +102,7 @@ def test_two_concurrent_backups_of_the_same_number(
 ) -> None:
     run_cli("backup", "1", env=env, check=True)
     _grow(home, "d", files=40)
-    procs = [_spawn(["backup", "2"], env) for _ in range(2)]
+    procs = [spawn_cli(["backup", "2"], env) for _ in range(2)]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     assert run_cli("latest", env=env, check=True).stdout == "2\n"

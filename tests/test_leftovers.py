@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import describe, in_jobs_scope, run_cli
+from helpers import describe, in_jobs_scope, run_cli, spawn_cli
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.export_archive import export_archive
@@ -146,16 +145,6 @@ KILLS = 6
 SEED = 20261201
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "jenkins_backup", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def _kill_at_random_instants(
     args: list[str],
     env: dict[str, str],
@@ -169,7 +158,7 @@ def _kill_at_random_instants(
     """
     landed = 0
     for i in range(KILLS):
-        proc = _spawn(args, before(i) if before else env)
+        proc = spawn_cli(args, before(i) if before else env, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.3, 1.0) * duration)
         if proc.poll() is None:
             landed += 1

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from helpers import a_job, describe, in_jobs_scope, run_cli
+from helpers import a_job, describe, in_jobs_scope, run_cli, spawn_cli
 from jenkins_backup.errors import BackupError
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.common import latest_intact
@@ -204,16 +202,6 @@ def test_a_pack_in_flight_is_kept_for_the_grace_period(
     assert repo.storage.stat(pack_key(pack_id)) is not None
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "jenkins_backup", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_prune_during_a_concurrent_backup(
     tmp_path: Path, home: Path, repo_env: dict[str, str]
 ) -> None:
@@ -233,7 +221,7 @@ def test_prune_during_a_concurrent_backup(
     for i in range(40):
         (d / f"p{i}.bin").write_bytes(os.urandom(128 << 10))
     expected = _files(home)
-    proc = _spawn(["backup", "4"], grace)
+    proc = spawn_cli(["backup", "4"], grace)
     pruned = run_cli("prune", "--keep-last", "2", env=grace, check=True)
     assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
     assert "freeing 0 B" not in pruned.stdout
@@ -248,7 +236,7 @@ def _prune_killed_after(env: dict[str, str], delay: float | None) -> tuple[int, 
     seconds from that moment to its end."""
     store = RawStore(env)
     before = store.sizes("snapshots/")
-    proc = _spawn(["prune", "--keep-last", "2"], env)
+    proc = spawn_cli(["prune", "--keep-last", "2"], env)
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         if store.sizes("snapshots/") != before:
