@@ -2,7 +2,8 @@
 
 A container with a read-only root file system and no /tmp volume has no usable temporary
 directory at all; every command must still work there. The test builds that situation in a
-private mount namespace (root only): /tmp and /var/tmp read-only, the working directory too, the
+private mount namespace (root only): /tmp and /var/tmp read-only (/tmp keeps its contents: the
+checkout and its interpreter may live there, as CI's clone may), the working directory too, the
 home and the repository bind-mounted writable below the read-only /var/tmp.
 """
 
@@ -24,7 +25,8 @@ mount -t tmpfs tmpfs /var/tmp
 mkdir /var/tmp/t
 mount --bind "$1" /var/tmp/t
 mount -o remount,ro /var/tmp
-mount -t tmpfs -o ro tmpfs /tmp
+mount --bind /tmp /tmp
+mount -o remount,bind,ro /tmp
 cd /var/tmp
 shift
 exec "$@"
