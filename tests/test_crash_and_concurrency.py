@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -41,10 +42,14 @@ def test_sigkill_during_backup_at_many_instants(
     _grow(home, "b")
     state2 = _files(home)
 
-    # Time one uninterrupted run in a scratch repository to spread the kill instants over it.
-    scratch = {**env, "BACKUP_REPOSITORY": str(tmp_path / "scratch")}
+    # Time the same run (backup 2 over a copy of the repository holding backup 1) to spread the
+    # kill instants over it: a first backup into an empty repository takes far longer, and kills
+    # timed from it land after the incremental run has finished.
+    scratch_repo = tmp_path / "scratch"
+    shutil.copytree(env["BACKUP_REPOSITORY"], scratch_repo, symlinks=True)
+    scratch = {**env, "BACKUP_REPOSITORY": str(scratch_repo)}
     t0 = time.monotonic()
-    run_cli("backup", "1", env=scratch, check=True)
+    run_cli("backup", "2", env=scratch, check=True)
     duration = time.monotonic() - t0
 
     instants = [
