@@ -12,7 +12,7 @@ newest build's directory, which Jenkins last touches when that build finishes: n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from jenkins_backup.errors import CorruptObject, PathNotFound
@@ -179,3 +179,45 @@ def parse_ranges(text: str) -> list[tuple[int, int]]:
             raise ValueError(piece)
         out.append((first, last))
     return out
+
+
+def items_below(
+    repo: Repository, parts: Parts, tree: bytes, within: Callable[[Parts], bool] | None = None
+) -> Iterator[Parts]:
+    """The directory ``parts`` (tree ``tree``) and every item inside it (a folder's ``jobs/``,
+    a multibranch project's ``branches/``): reads the trees of items and containers, never a
+    build's. ``within``: items for which it is false are not entered."""
+    stack: list[tuple[Parts, bytes]] = [(parts, tree)]
+    seen = 0
+    while stack:
+        here_parts, tree = stack.pop()
+        if len(here_parts) > MAX_DEPTH:
+            raise CorruptObject(f"directories nest deeper than {MAX_DEPTH} levels")
+        here = _by_name(repo, tree)
+        seen += len(here)
+        if seen > MAX_ENTRIES:
+            raise CorruptObject(f"the backup lists more than {MAX_ENTRIES} entries")
+        yield here_parts
+        for name in CONTAINERS:
+            holder = here.get(name)
+            if holder is None or holder.kind != DIR:
+                continue
+            for child in sorted(repo.read_tree(holder.subtree), key=_key, reverse=True):
+                sub = (*here_parts, name, child.name)
+                if child.kind == DIR and (within is None or within(sub)):
+                    stack.append((sub, child.subtree))
+
+
+def builds_in(repo: Repository, entry: Entry, wanted: list[tuple[int, int]]) -> list[bytes]:
+    """Names of the build directories of the item ``entry`` whose numbers lie in ``wanted``
+    (ranges as ``parse_ranges`` gives them), in number order."""
+    holder = _by_name(repo, entry.subtree).get(BUILDS)
+    if holder is None or holder.kind != DIR:
+        return []
+    found: list[tuple[int, bytes]] = []
+    for e in repo.read_tree(holder.subtree):
+        if e.kind == DIR and e.name.isdigit() and len(e.name) < 19:
+            n = int(e.name)
+            if any(lo <= n <= hi for lo, hi in wanted):
+                found.append((n, e.name))
+    return [name for _, name in sorted(found)]

@@ -26,12 +26,13 @@ from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import iter_file_chunks
 from jenkins_backup.engine.safe_dirs import open_subdir
 from jenkins_backup.engine.scope import RESTORE_TMP_PREFIX, restore_temporary
+from jenkins_backup.engine.selection import Selection
 from jenkins_backup.errors import BackupError, CorruptObject, ObjectNotFound
 from jenkins_backup.processes import pid_alive
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
-from jenkins_backup.repository.walk import Parts, walk
+from jenkins_backup.repository.walk import OnError, Parts, walk
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,18 @@ class Restorer:
         self._damaged: list[tuple[str, str]] = []  # (path, why)
         self._bad: dict[bytes, str] = {}  # blob -> why it could not be read
         self._files = self._written = self._unchanged = self._bytes = self._warnings = 0
+        self._select: Selection | None = None
 
     def warn(self, msg: str, *args: object) -> None:
         with self._lock:
             self._warnings += 1
         log.warning(msg, *args)
 
-    def run(self, tree_id: bytes) -> RestoreStats:
+    def run(self, tree_id: bytes, select: Selection | None = None) -> RestoreStats:
+        """Write the backup whose root tree is ``tree_id``, or only the part ``select`` names
+        (only the trees it may need are read; directories outside it are created only on the
+        way to what it selects, and keep their own mode and mtime)."""
+        self._select = select if select is not None and not select.everything else None
         os.makedirs(self.target, exist_ok=True)
         # The home itself may be a link to the volume (the user's choice); nothing below it may.
         self._root_fd = os.open(self.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -103,7 +109,11 @@ class Restorer:
         try:
             batch: list[tuple[Parts, Entry]] = []
             batch_bytes = 0
-            for dparts, entries in walk(self.repo.read_tree, tree_id, on_error=self._lost_dir):
+            for dparts, entries in self._walk(tree_id, self._lost_dir):
+                if self._select is not None:
+                    entries = [e for e in entries if self._select.wants((*dparts, e.name))]
+                    if not entries:
+                        continue
                 dfd = self._fds.get(dparts)  # valid until the next get
                 _sweep(dfd)
                 for e in entries:
@@ -146,14 +156,23 @@ class Restorer:
 
     # -- directories ----------------------------------------------------------------------
 
+    def _walk(self, tree_id: bytes, on_error: OnError) -> Iterator[tuple[Parts, list[Entry]]]:
+        descend = self._select.descend if self._select is not None else None
+        return walk(self.repo.read_tree, tree_id, on_error=on_error, descend=descend)
+
     def _close_fds(self) -> None:
         self._fds.close()
 
     def _apply_dir_metadata(self, tree_id: bytes) -> None:
         """Set directory modes and mtimes last: writing into a directory changes its mtime."""
         dirs: list[tuple[Parts, Entry]] = []
-        for dparts, entries in walk(self.repo.read_tree, tree_id, on_error=lambda p, e: None):
-            dirs.extend((dparts, e) for e in entries if e.kind == DIR)
+        select = self._select
+        for dparts, entries in self._walk(tree_id, lambda p, e: None):
+            dirs.extend(
+                (dparts, e)
+                for e in entries
+                if e.kind == DIR and (select is None or select.wants((*dparts, e.name)))
+            )
         for dparts, e in reversed(dirs):
             fd = self._fds.get((*dparts, e.name))  # opened with O_NOFOLLOW: never via a link
             os.fchmod(fd, (e.mode & _SAFE_MODE) | 0o700)

@@ -40,3 +40,31 @@ def open_subdir(parent: int, name: bytes, *, create: bool, shown: str) -> int:
         os.unlink(name, dir_fd=parent)  # a file where a directory belongs
         os.mkdir(name, 0o700, dir_fd=parent)
     return os.open(name, DIR_FLAGS, dir_fd=parent)
+
+
+def open_existing(
+    root: int, parts: tuple[bytes, ...], follow: frozenset[tuple[bytes, ...]] = frozenset()
+) -> int | None:
+    """Open directory ``parts`` below ``root`` without creating anything: None when a component
+    is missing or not a directory. A symlink on the way raises UnsafePath, unless that
+    component is one of ``follow`` (the scope's roots, which restore writes through)."""
+    cur = root
+    try:
+        for i in range(len(parts)):
+            here = parts[: i + 1]
+            try:
+                if here in follow:
+                    nxt = os.open(here[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=cur)
+                else:
+                    shown = os.fsdecode(b"/".join(here))
+                    nxt = open_subdir(cur, here[-1], create=False, shown=shown)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if cur != root:
+                os.close(cur)
+            cur = nxt
+    except BaseException:
+        if cur != root:
+            os.close(cur)
+        raise
+    return os.dup(cur) if cur == root else cur

@@ -17,7 +17,7 @@ from jenkins_backup.repository.index import encode_index
 from jenkins_backup.repository.pack import BlobEntry
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import FILE
-from jenkins_backup.repository.walk import MAX_ENTRIES, Parts, measure, walk
+from jenkins_backup.repository.walk import MAX_DEPTH, MAX_ENTRIES, Parts, measure, walk
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ def check_snapshot(
     tree_id: bytes,
     *,
     max_entries: int = MAX_ENTRIES,
+    max_depth: int = MAX_DEPTH,
     damaged: list[str] | None = None,
 ) -> tuple[int, int]:
     """Verify every tree, that every chunk is located, and that every pack exists.
@@ -38,6 +39,8 @@ def check_snapshot(
     fatal: a directory whose tree cannot be read is appended to it (``path/``) and a chunk or
     pack that is missing is left to the restore, which names the files that need it. What a
     hostile writer could forge (bounds, sizes, oversized chunks) still fails the whole check.
+    ``tree_id`` may be a directory's (a partial restore checks the part it writes); its
+    ``max_depth`` is then what is left below that directory.
     """
 
     def note(parts: Parts, exc: CorruptObject | ObjectNotFound) -> None:
@@ -46,12 +49,19 @@ def check_snapshot(
 
     on_error = note if damaged is not None else None
     repo.read_tree(tree_id)  # without its root directory a backup holds nothing to restore
-    size = measure(repo.read_tree, tree_id, max_entries=max_entries, on_error=on_error)
+    size = measure(
+        repo.read_tree, tree_id, max_depth=max_depth, max_entries=max_entries, on_error=on_error
+    )
     index = repo.index()
     needed: set[bytes] = set()
     max_chunk = max(SMALL_FILE, repo.config.chunker.max_size)
     for _, entries in walk(
-        repo.read_tree, tree_id, max_entries=max_entries, seen=set(), on_error=on_error
+        repo.read_tree,
+        tree_id,
+        max_depth=max_depth,
+        max_entries=max_entries,
+        seen=set(),
+        on_error=on_error,
     ):
         for e in entries:
             if e.kind != FILE:

@@ -80,10 +80,13 @@ def walk(
     max_entries: int = MAX_ENTRIES,
     on_error: OnError | None = None,
     seen: Seen | None = None,
+    descend: Callable[[Parts], bool] | None = None,
 ) -> Iterator[tuple[Parts, list[Entry]]]:
     """Pre-order walk: (directory path parts, its entries), depth first.
 
     ``on_error``: an unreadable tree is reported and its subtree skipped, instead of raised.
+    ``descend``: subdirectories for which it is false are not read (a partial restore reads
+    the trees on the way to what it selects, and those below).
     ``seen``: trees whose id is in it are skipped, and visited ids are added (a walk over
     several snapshots that needs each tree once, as prune's mark does); the bounds still count
     every entry visited.
@@ -104,7 +107,9 @@ def walk(
         yield dparts, entries
         for e in reversed(entries):
             if e.kind == DIR:
-                stack.append(((*dparts, e.name), e.subtree))
+                sub = (*dparts, e.name)
+                if descend is None or descend(sub):
+                    stack.append((sub, e.subtree))
 
 
 def entries(

@@ -34,12 +34,18 @@ ALL: list[ModuleType] = [backup, restore, latest, listing, key, daemon, import_,
 ALL += [prune, verify, forget, repair, ls, dump, find, diff, jobs, init, status]
 
 
-def common_options(p: argparse.ArgumentParser, *, home: bool = False) -> None:
-    """Options every command takes; each flag has an environment variable of the same meaning."""
+def common_options(
+    p: argparse.ArgumentParser, *, home: bool = False, patterns: bool = True
+) -> None:
+    """Options every command takes; each flag has an environment variable of the same meaning.
+
+    ``patterns``: --include/--exclude shape the scope (restore gives them its own meaning:
+    they select what is restored, and BACKUP_INCLUDE/EXCLUDE alone shape its scope)."""
     p.add_argument("--repository", "-r", help="repository location (env BACKUP_REPOSITORY)")
     if home:
         p.add_argument("--jenkins-home", help="the Jenkins home directory (env JENKINS_HOME)")
         p.add_argument("--scope", help="jobs | history | full (env BACKUP_SCOPE)")
+    if home and patterns:
         p.add_argument(
             "--exclude", action="append", default=[], help="extra exclude pattern (repeatable)"
         )
