@@ -14,7 +14,7 @@ import errno
 import os
 from collections.abc import Callable, Iterator
 
-from jenkins_backup.engine.restore_preview import REMOVE, Planned, show
+from jenkins_backup.engine.restore_preview import REMOVE, Planned
 from jenkins_backup.engine.safe_dirs import open_existing
 from jenkins_backup.engine.scope import restore_temporary
 from jenkins_backup.engine.selection import Selection
@@ -46,22 +46,29 @@ def extras(
     in_scope: InScope,
     wanted_scope: Callable[[bytes], bool],
     follow: frozenset[Parts],
+    touched: dict[Parts, Entry] | None = None,
 ) -> Iterator[Planned]:
     """What the target holds in the selected, in-scope part and the backup lacks, children
     before their directory (the order of removal). ``wanted_scope``: whether the scope may
-    hold something below a directory (its ``descend``)."""
-    # (parts, backup entries of that directory or None when the backup lacks it, post-visit)
-    stack: list[tuple[Parts, bytes | None, bool]] = [((), tree_id, False)]
+    hold something below a directory (its ``descend``). ``touched`` receives the directories
+    of the backup that lose an entry (their mtime is the backup's again once it is removed)."""
+    # (parts, its tree or None when the backup lacks it, its entry, post-visit)
+    stack: list[tuple[Parts, bytes | None, Entry | None, bool]] = [((), tree_id, None, False)]
     kept: dict[Parts, bool] = {}  # directories absent from the backup: does something stay?
+    dirs: dict[Parts, Entry] = {}  # directories of the backup seen, by path
+    parents: list[Parts] = []  # where a directory absent from the backup was removed
     while stack:
-        parts, tree, post = stack.pop()
+        parts, tree, own, post = stack.pop()
         if post:
             stays = kept.pop(parts, False)
             if not stays and select.wants(parts) and in_scope(b"/".join(parts), True):
-                yield Planned(REMOVE, show(parts, True))
+                yield Planned(REMOVE, parts, True)
+                parents.append(parts[:-1])
             elif parts[:-1] in kept:
                 kept[parts[:-1]] = True
             continue
+        if touched is not None and own is not None:
+            dirs[parts] = own
         if len(parts) > MAX_DEPTH:
             raise CorruptObject(f"directories nest deeper than {MAX_DEPTH} levels")
         backup: dict[bytes, Entry] = {}
@@ -76,7 +83,7 @@ def extras(
             e = backup.get(name)
             if e is not None:
                 if e.kind == DIR and is_dir and select.descend(child):
-                    stack.append((child, e.subtree, False))
+                    stack.append((child, e.subtree, e, False))
                 continue
             if restore_temporary(name) is not None:
                 if parts in kept:
@@ -85,25 +92,29 @@ def extras(
             if is_dir:
                 if select.descend(child) and wanted_scope(rel):
                     kept[child] = False
-                    stack.append((child, None, True))
-                    stack.append((child, None, False))
+                    stack.append((child, None, None, True))
+                    stack.append((child, None, None, False))
                 elif parts in kept:
                     kept[parts] = True
             elif select.wants(child) and in_scope(rel, False):
-                yield Planned(REMOVE, show(child))
+                yield Planned(REMOVE, child)
+                if touched is not None and own is not None:
+                    touched[parts] = own
             elif parts in kept:
                 kept[parts] = True
+
+    if touched is not None:
+        touched.update((p, dirs[p]) for p in parents if p in dirs)
 
 
 def remove(root: int, item: Planned, follow: frozenset[Parts]) -> None:
     """Remove one path ``extras`` named (a directory is empty by then)."""
-    path = os.fsencode(item.path.rstrip("/"))
-    parent, _, name = path.rpartition(b"/")
-    fd = open_existing(root, tuple(parent.split(b"/")) if parent else (), follow)
+    name = item.parts[-1]
+    fd = open_existing(root, item.parts[:-1], follow)
     if fd is None:
         return
     try:
-        if item.path.endswith("/"):
+        if item.is_dir:
             os.rmdir(name, dir_fd=fd)
         else:
             os.unlink(name, dir_fd=fd)  # a link is removed as a link

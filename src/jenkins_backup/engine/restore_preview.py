@@ -28,11 +28,15 @@ REMOVE = "-"  # removed (--delete)
 @dataclass(frozen=True)
 class Planned:
     op: str
-    path: str  # relative to the target; directories end with '/'
+    parts: Parts  # relative to the target
+    is_dir: bool = False
 
-
-def show(parts: Parts, is_dir: bool = False) -> str:
-    return os.fsdecode(b"/".join(parts)) + ("/" if is_dir else "")
+    @property
+    def path(self) -> str:
+        """For humans, one line: escapes for control characters, backslashes and bytes that
+        are not UTF-8; directories end with '/'."""
+        text = repr(os.fsdecode(b"/".join(self.parts)))[1:-1]
+        return text + "/" if self.is_dir else text
 
 
 def _same_file(repo: Repository, dfd: int, e: Entry) -> bool:
@@ -88,7 +92,7 @@ def preview(
                         continue
                     op = ADD if dfd is None else _compare(repo, dfd, e)
                     if op is not None:
-                        yield Planned(op, show((*dparts, e.name), e.kind == DIR))
+                        yield Planned(op, (*dparts, e.name), e.kind == DIR)
             finally:
                 if dfd is not None:
                     os.close(dfd)

@@ -20,6 +20,7 @@ from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.restore_delete import extras, remove
 from jenkins_backup.engine.restore_preview import Planned, preview
 from jenkins_backup.engine.restorer import Restorer, RestoreStats
+from jenkins_backup.engine.safe_dirs import open_existing
 from jenkins_backup.engine.scope import PROFILES, Scope
 from jenkins_backup.engine.selection import Selection
 from jenkins_backup.errors import (
@@ -34,7 +35,7 @@ from jenkins_backup.operations.common import find_number, latest_restorable, ope
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot
-from jenkins_backup.repository.tree import DIR
+from jenkins_backup.repository.tree import DIR, Entry
 from jenkins_backup.repository.walk import MAX_DEPTH, Parts
 from jenkins_backup.settings import Settings
 
@@ -135,14 +136,7 @@ def restore(
     stats = restorer.run(snap.tree, select)
     removed = 0
     if opts.delete:
-        root = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            for item in _extras(repo, settings, snap, home, select, roots):
-                remove(root, item, roots)
-                removed += 1
-        finally:
-            os.close(root)
-        log.info("removed %d path(s) the backup lacks", removed)
+        removed = _delete(repo, settings, snap, home, select, roots)
     step = ""
     if not select.everything:
         _fix_build_numbers(repo, snap, home, select, opts, roots)
@@ -224,6 +218,7 @@ def _extras(
     home: bytes,
     select: Selection,
     roots: frozenset[Parts],
+    touched: dict[Parts, Entry] | None = None,
 ) -> Iterator[Planned]:
     """What --delete removes: selected, in the scope of the backup and of the settings."""
     scopes = [settings.scope]
@@ -242,9 +237,39 @@ def _extras(
     except FileNotFoundError:
         return
     try:
-        yield from extras(repo, root, snap.tree, select, in_scope, may_hold, roots)
+        yield from extras(repo, root, snap.tree, select, in_scope, may_hold, roots, touched)
     finally:
         os.close(root)
+
+
+def _delete(
+    repo: Repository,
+    settings: Settings,
+    snap: Snapshot,
+    home: bytes,
+    select: Selection,
+    roots: frozenset[Parts],
+) -> int:
+    """Remove what the restored part lacks; the directories it was removed from get the
+    backup's mtime back (removing an entry changes it)."""
+    touched: dict[Parts, Entry] = {}
+    removed = 0
+    root = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for item in _extras(repo, settings, snap, home, select, roots, touched):
+            remove(root, item, roots)
+            removed += 1
+        for parts, entry in touched.items():
+            fd = open_existing(root, parts, roots)
+            if fd is not None:
+                try:
+                    os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+                finally:
+                    os.close(fd)
+    finally:
+        os.close(root)
+    log.info("removed %d path(s) the backup lacks", removed)
+    return removed
 
 
 def _job_dirs(select: Selection) -> list[Parts]:
@@ -259,8 +284,6 @@ def _job_dirs(select: Selection) -> list[Parts]:
 
 def _known_jobs(home: bytes, select: Selection, roots: frozenset[Parts]) -> bool:
     """Whether every job directory asked for is already in the target (Jenkins may know it)."""
-    from jenkins_backup.engine.safe_dirs import open_existing
-
     try:
         fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
