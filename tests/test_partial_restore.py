@@ -20,7 +20,11 @@ from helpers import describe, in_jobs_scope
 from inprocess import run_main
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.operations.backup import backup
+from jenkins_backup.operations.common import existing_repository
 from jenkins_backup.operations.restore import RestoreOptions, restore
+from jenkins_backup.repository.repo import Repository
+from jenkins_backup.repository.tree import DIR
+from jenkins_backup.repository.tree import Entry as TreeEntry
 from jenkins_backup.settings import load
 from repo_backends import RawStore
 
@@ -469,3 +473,44 @@ def test_a_partial_restore_reads_and_checks_only_its_part(
         assert p.read_bytes() == (home / p.relative_to(target)).read_bytes()
     assert len(written) < 2
     assert (job / "nextBuildNumber").read_text() == "2\n"  # builds/1 is there: never reused
+
+
+def test_a_job_restore_reads_the_trees_on_its_way_and_its_own(
+    repo_env: dict[str, str], home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(repo_env)
+    backup(settings, 1)
+    job = _kinds(home)["in-folder"]
+    parts = tuple(os.fsencode(p) for p in job.relative_to(home).parts)
+    repo = existing_repository(settings)
+    root = repo.load_snapshot(repo.snapshot_refs()[-1]).tree
+    allowed = {root}
+    tree = root
+    for name in parts:  # the trees on the way: the home, jobs, the folder, its jobs/
+        tree = next(e for e in repo.read_tree(tree) if e.name == name).subtree
+        allowed.add(tree)
+    allowed |= {t for t in _subtrees(repo, tree)}
+    everything = _subtrees(repo, root)
+    assert len(everything) > 3 * len(allowed)
+
+    read: set[bytes] = set()
+    original = Repository.read_tree
+
+    def recording(self: Repository, tree_id: bytes) -> list[TreeEntry]:
+        read.add(tree_id)
+        return original(self, tree_id)
+
+    monkeypatch.setattr(Repository, "read_tree", recording)
+    code, _, err = run_main(
+        repo_env, "restore", "1", "--job", _full_name(home, job), "--target", str(tmp_path / "t")
+    )
+    assert code == 0, err
+    assert read <= allowed and tree in read
+
+
+def _subtrees(repo: Repository, tree: bytes) -> set[bytes]:
+    out = {tree}
+    for e in repo.read_tree(tree):
+        if e.kind == DIR:
+            out |= _subtrees(repo, e.subtree)
+    return out
