@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -314,9 +315,13 @@ def test_delete_removes_exactly_what_the_selected_part_lacks(
     }
     assert (ws / "local-change.c").read_text().startswith("never touched")
 
-    # A whole restore with --delete: the scope equals the backup, nothing outside it moves.
+    # A whole restore with --delete: the scope equals the backup, nothing outside it moves,
+    # and what no backup holds (a FIFO) is not "lacking" from it.
+    fifos = [p for p in home.rglob("*") if stat.S_ISFIFO(p.lstat().st_mode)]
+    assert fifos
     code, _, err = run_main(repo_env, "restore", "1", "--delete")
     assert code == 0, err
+    assert all(stat.S_ISFIFO(p.lstat().st_mode) for p in fifos)
     after = describe(home)
     assert _scoped(after) == original
     assert not (other / "stray.txt").exists()
@@ -514,3 +519,31 @@ def _subtrees(repo: Repository, tree: bytes) -> set[bytes]:
         if e.kind == DIR:
             out |= _subtrees(repo, e.subtree)
     return out
+
+
+def test_a_linked_jobs_directory_is_written_through_previewed_and_cleaned(
+    repo_env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    """``jobs`` on a volume of its own (a link, a scope root): a partial restore, its preview
+    and --delete go through the link as a full restore does, and the link stays a link."""
+    settings = _settings(repo_env)
+    backup(settings, 1)
+    volume = tmp_path / "jobs-volume"
+    (home / "jobs").rename(volume)
+    (home / "jobs").symlink_to(volume)
+    job = _kinds(home)["job"]
+    (job / "stray.txt").write_text("x")
+    (job / "config.xml").write_bytes(b"<broken/>")
+    name = _full_name(home, job)
+    rel = job.relative_to(home).as_posix()
+    code, out, err = run_main(repo_env, "restore", "1", "--job", name, "--dry-run", "--delete")
+    assert code == 0, err
+    assert set(out.splitlines()) == {f"M {rel}/config.xml", f"- {rel}/stray.txt"}
+    code, out, err = run_main(repo_env, "restore", "1", "--delete", "--dry-run")
+    assert code == 0, err
+    assert set(out.splitlines()) == {f"M {rel}/config.xml", f"- {rel}/stray.txt"}
+    code, _, err = run_main(repo_env, "restore", "1", "--job", name, "--delete")
+    assert code == 0, err
+    assert (home / "jobs").is_symlink()
+    assert not (volume / job.name / "stray.txt").exists()
+    assert (volume / job.name / "config.xml").read_bytes() != b"<broken/>"

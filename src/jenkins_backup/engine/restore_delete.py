@@ -5,7 +5,8 @@ scope excludes and anything outside the selection are never touched, even inside
 that is otherwise removed (that directory then stays, holding them). Directories are read from
 the backup's trees; below a tree that cannot be read nothing is removed (what it held is not
 known). Directories of the target are opened one component at a time without following links,
-and a link is removed as a link. A restore's own temporary names are left to its sweep.
+and a link is removed as a link. A restore's own temporary names are left to its sweep, and
+what a backup never holds (FIFOs, sockets, devices) is never removed.
 """
 
 from __future__ import annotations
@@ -27,15 +28,26 @@ from jenkins_backup.repository.walk import MAX_DEPTH, Parts
 InScope = Callable[[bytes, bool], bool]
 
 
-def _listing(root: int, parts: Parts, follow: frozenset[Parts]) -> list[tuple[bytes, bool]]:
+def _listing(root: int, parts: Parts, follow: frozenset[Parts]) -> list[tuple[bytes, bool | None]]:
+    """(name, is a directory) in the target; a scope root that links to one counts as one.
+    None for what a backup never holds (FIFOs, sockets, devices): never removed."""
     fd = open_existing(root, parts, follow)
     if fd is None:
         return []
+    out: list[tuple[bytes, bool | None]] = []
     try:
         with os.scandir(fd) as it:
-            return [(os.fsencode(de.name), de.is_dir(follow_symlinks=False)) for de in it]
+            for de in it:
+                name = os.fsencode(de.name)
+                if de.is_dir(follow_symlinks=(*parts, name) in follow):
+                    out.append((name, True))
+                elif de.is_symlink() or de.is_file(follow_symlinks=False):
+                    out.append((name, False))
+                else:
+                    out.append((name, None))
     finally:
         os.close(fd)
+    return out
 
 
 def extras(
@@ -77,7 +89,7 @@ def extras(
                 backup = {e.name: e for e in repo.read_tree(tree)}
             except (CorruptObject, ObjectNotFound):
                 continue  # what this directory held is not known: nothing is removed
-        for name, is_dir in sorted(_listing(root, parts, follow), reverse=True):
+        for name, is_dir in sorted(_listing(root, parts, follow), key=_name, reverse=True):
             child = (*parts, name)
             rel = b"/".join(child)
             e = backup.get(name)
@@ -85,7 +97,7 @@ def extras(
                 if e.kind == DIR and is_dir and select.descend(child):
                     stack.append((child, e.subtree, e, False))
                 continue
-            if restore_temporary(name) is not None:
+            if is_dir is None or restore_temporary(name) is not None:
                 if parts in kept:
                     kept[parts] = True
                 continue
@@ -105,6 +117,10 @@ def extras(
 
     if touched is not None:
         touched.update((p, dirs[p]) for p in parents if p in dirs)
+
+
+def _name(item: tuple[bytes, bool | None]) -> bytes:
+    return item[0]
 
 
 def remove(root: int, item: Planned, follow: frozenset[Parts]) -> None:

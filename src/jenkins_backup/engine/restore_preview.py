@@ -51,10 +51,11 @@ def _same_file(repo: Repository, dfd: int, e: Entry) -> bool:
         os.close(fd)
 
 
-def _compare(repo: Repository, dfd: int, e: Entry) -> str | None:
-    """ADD, REPLACE, or None when the target already has it."""
+def _compare(repo: Repository, dfd: int, e: Entry, root: bool) -> str | None:
+    """ADD, REPLACE, or None when the target already has it. ``root``: a scope root, which
+    the restore writes through when it is a link to a directory."""
     try:
-        st = os.stat(e.name, dir_fd=dfd, follow_symlinks=False)
+        st = os.stat(e.name, dir_fd=dfd, follow_symlinks=root and e.kind == DIR)
     except FileNotFoundError:
         return ADD
     if e.kind == DIR:
@@ -90,9 +91,10 @@ def preview(
                 for e in chosen:
                     if e.kind not in (FILE, SYMLINK, DIR):
                         continue
-                    op = ADD if dfd is None else _compare(repo, dfd, e)
+                    path = (*dparts, e.name)
+                    op = ADD if dfd is None else _compare(repo, dfd, e, path in follow)
                     if op is not None:
-                        yield Planned(op, (*dparts, e.name), e.kind == DIR)
+                        yield Planned(op, path, e.kind == DIR)
             finally:
                 if dfd is not None:
                     os.close(dfd)
