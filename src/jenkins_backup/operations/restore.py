@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.restorer import Restorer, RestoreStats
-from jenkins_backup.errors import CorruptObject, NoRepository, RepositoryError, SnapshotNotFound
+from jenkins_backup.errors import (
+    CorruptObject,
+    NoRepository,
+    RepositoryError,
+    RestoreDamaged,
+    SnapshotNotFound,
+)
 from jenkins_backup.operations.common import find_number, latest_restorable, open_repository
 from jenkins_backup.repository.integrity import check_snapshot
 from jenkins_backup.settings import Settings
@@ -60,6 +66,8 @@ def restore(
         except CorruptObject as exc:
             raise CorruptObject(f"backup {snap.number} is damaged: {exc}") from exc
     log.info("restoring backup %d (%d files, %d bytes)", snap.number, files, total)
+    if progress is not None:
+        progress.total(files, total)
     roots = [tuple(r.split(b"/")) for r in settings.scope.roots]
     restorer = Restorer(repo, home, threads=settings.threads, progress=progress, follow=roots)
     stats = restorer.run(snap.tree)
@@ -68,9 +76,10 @@ def restore(
         # (the same line on every run: the paths are sorted, and nothing new is written).
         for path in stats.damaged[:_SHOWN]:
             log.warning("not restored (its data is damaged): %s", path)
-        raise CorruptObject(
+        raise RestoreDamaged(
             f"backup {snap.number} is damaged: {len(stats.damaged)} file(s) not restored, "
-            f"their data fails its checks (first: {stats.damaged[0][:100]}: {stats.damage[:80]})"
+            f"their data fails its checks (first: {stats.damaged[0][:100]}: {stats.damage[:80]})",
+            RestoreResult(snap.number, stats, time.monotonic() - started, skipped),
         )
     # No sync: like tar -x, durability of the written files is left to the page cache; every
     # file is complete under its name (rename after write), which is what readers rely on.
