@@ -52,6 +52,14 @@ class _Console(logging.StreamHandler):  # type: ignore[type-arg]
         line.print_above(text)
 
 
+def erase_progress() -> None:
+    """Before a message written straight to stderr while a command runs (the time bound)."""
+    console = _console()
+    line = console.line if console is not None else None
+    if line is not None:
+        line.abandon()
+
+
 def _console() -> _Console | None:
     return next((h for h in logging.getLogger().handlers if isinstance(h, _Console)), None)
 

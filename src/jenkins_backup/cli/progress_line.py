@@ -137,6 +137,17 @@ class ProgressLine:
                 self._write(_ERASE)
             self._closed = True
 
+    def abandon(self) -> None:
+        """Erase the line for a last message written around it (the time bound's hard exit):
+        waits for a drawing thread briefly, never forever."""
+        if self._lock.acquire(timeout=1.0):
+            try:
+                if self._drawn and not self._closed:
+                    self._write(_ERASE)
+                self._closed = True
+            finally:
+                self._lock.release()
+
     def _tick(self, refresh: float) -> None:
         while not self._stop.wait(refresh):
             with self._lock:
