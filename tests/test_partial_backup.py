@@ -83,10 +83,12 @@ def test_strict_backup_is_committed_then_fails_with_exit_3(place: Path) -> None:
         with pytest.raises(PartialBackup) as caught:
             backup(settings, 1)
         assert [r.number for r in list_backups(settings)] == [1], "committed all the same"
-        code, _ = _cli(env, "backup", "2", "--strict", "-q")
+        code, out = _cli(env, "backup", "2", "--strict", "-q", "--json")
         code_plain, _, printed = run_main(env, "backup", "3")
     assert "2 unreadable" in str(caught.value)
     assert code == 3
+    report = json.loads(out)  # committed: its report is printed before the exit 3
+    assert report["number"] == 2 and report["warnings"]["count"] == 2
     assert code_plain == 0, "without strictness a partial backup still succeeds"
     assert "lacks 2 unreadable entries" in printed and "jobs/a/builds/1/secret-1" in printed
 

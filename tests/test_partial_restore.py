@@ -9,6 +9,7 @@ every other path as it was, byte for byte and mtime for mtime.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import stat
@@ -378,6 +379,12 @@ def test_dry_run_lists_the_changes_and_writes_nothing(
     assert code == 0, err
     assert describe(home) == before  # byte for byte, every mtime and mode
     assert not list(home.rglob(".jbtmp-*"))
+    code, as_json, err = run_main(
+        repo_env, "restore", "1", "--job", _full_name(home, job), "--dry-run", "--delete", "--json"
+    )
+    assert code == 0, err
+    assert {f"{p['op']} {p['path']}" for p in json.loads(as_json)} == set(out.splitlines())
+    assert describe(home) == before
 
     def shown(p: Path) -> str:
         rel = _escaped(os.fsencode(p.relative_to(home)))

@@ -86,7 +86,7 @@ def test_a_paused_backup_never_commits_with_missing_data(
         stopped_with = set(store.sizes("data/"))
         time.sleep(6)  # the paused pod: its packs grow older than the grace by the store's time
         pruned = run_cli("prune", env={**grace, "BACKUP_TIMEOUT": "2"}, check=True)
-        assert not stopped_with & set(store.sizes("data/")), pruned.stdout
+        assert not stopped_with & set(store.sizes("data/")), pruned.stderr
     finally:
         proc.send_signal(signal.SIGCONT)
     _, stderr = proc.communicate(timeout=300)

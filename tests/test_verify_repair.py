@@ -13,5 +13,5 @@ def test_verify_repair_rebuilds_a_deleted_index(env: dict[str, str]) -> None:
         f.unlink()
     proc = run_cli("verify", "--repair", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "pack(s) indexed again" in proc.stdout and "no problems" in proc.stdout
+    assert "pack(s) indexed again" in proc.stderr and "no problems" in proc.stderr
     assert list((Path(env["BACKUP_REPOSITORY"]) / "index").iterdir())

@@ -47,6 +47,15 @@ class PruneBlocked(RepositoryError):
     """Prune found a reason not to delete anything (the repository is left as it was)."""
 
 
+class RestoreDamaged(CorruptObject):
+    """A named backup was restored as far as it could be, but files are missing from it;
+    ``result`` is the restore's result, naming them."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class NoRestorableBackup(RepositoryError):
     """Backups exist but none can be restored: never reported as an empty repository."""
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from jenkins_backup import __version__
 from jenkins_backup.cli import commands
-from jenkins_backup.cli.output import setup_logging
+from jenkins_backup.cli.output import erase_progress, setup_logging
 from jenkins_backup.errors import BackupError, NoRepository, PartialBackup, UsageError, WrongKey
 from jenkins_backup.settings import QUICK_TIMEOUT
 
@@ -54,6 +54,7 @@ def _watchdog(seconds: float, command: str) -> threading.Timer:
     """
 
     def fire() -> None:
+        erase_progress()
         sys.stderr.write(f"jenkins-backup: error: {command} timed out after {seconds:g} seconds\n")
         sys.stderr.flush()
         os._exit(1)

@@ -310,7 +310,8 @@ class Archiver:
         with self._lock:
             self._c.files += node.files
             self._c.bytes += node.bytes
-        self.progress.advance(node.files - len(node.changed), 0)
+        unchanged = node.bytes - sum(c[3] for c in node.changed)
+        self.progress.advance(node.files - len(node.changed), unchanged)
         self._submit_reads(node, node.changed)
         node.changed = []
         self._pending.append(node)
@@ -363,7 +364,7 @@ class Archiver:
         with self._lock:
             self._c.files_read += 1
             self._c.bytes_read += r.size
-        self.progress.advance(1, r.size)
+        self.progress.advance(1, r.size, rel)
         return file_entry(name, r.st, r.size, r.chunks, self._started_ns)
 
     def _finish(self, node: _Dir) -> None:

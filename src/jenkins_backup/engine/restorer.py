@@ -226,7 +226,8 @@ class Restorer:
         todo = [item for part in self._pool.map(check, parts) for item in part]
         with self._lock:
             self._unchanged += len(batch) - len(todo)
-        self.progress.advance(len(batch) - len(todo), 0)
+        skipped = sum(e.size for _, e in batch) - sum(e.size for _, e in todo)
+        self.progress.advance(len(batch) - len(todo), skipped)
         if not todo:
             return
         blobs = self._fetch({cid for _, e in todo for cid in e.content})
@@ -235,7 +236,7 @@ class Restorer:
             with _DirCache(self._root_fd, _THREAD_FDS, self._follow) as dirs:
                 for p, e in part:
                     if all(c in blobs for c in e.content):
-                        self._write_chunks(dirs.get(p), e, (blobs[c] for c in e.content))
+                        self._write_chunks(dirs.get(p), p, e, (blobs[c] for c in e.content))
                     else:
                         why = next((self._bad[c] for c in e.content if c in self._bad), "")
                         self._damage(p, e, why or "its data is not in the repository")
@@ -303,10 +304,11 @@ class Restorer:
                 if self._same(dfd, e):
                     with self._lock:
                         self._unchanged += 1
-                    self.progress.advance(1, 0)
+                    self.progress.advance(1, e.size, b"/".join((*dparts, e.name)))
                     return
                 try:
-                    self._write_chunks(dfd, e, (self.repo.read_blob(c) for c in e.content))
+                    chunks = (self.repo.read_blob(c) for c in e.content)
+                    self._write_chunks(dfd, dparts, e, chunks)
                 except CorruptObject as exc:  # the temporary file is gone; what was there stays
                     log.warning("damaged data of %s: %s", _show((*dparts, e.name)), exc)
                     self._damage(dparts, e, str(exc))
@@ -317,7 +319,7 @@ class Restorer:
         """Unique per process and file; a killed restore's leftovers never collide."""
         return RESTORE_TMP_PREFIX + f"{self._pid}-{next(self._counter)}".encode()
 
-    def _write_chunks(self, dfd: int, e: Entry, chunks: Iterator[bytes]) -> None:
+    def _write_chunks(self, dfd: int, dparts: Parts, e: Entry, chunks: Iterator[bytes]) -> None:
         tmp = self._tmp_name()
         mode = e.mode & _SAFE_MODE
         # Created with its final mode (a writable descriptor regardless), so the usual file
@@ -354,7 +356,7 @@ class Restorer:
         with self._lock:
             self._written += 1
             self._bytes += size
-        self.progress.advance(1, size)
+        self.progress.advance(1, size, b"/".join((*dparts, e.name)))
 
     def _symlink(self, dfd: int, dparts: Parts, e: Entry) -> None:
         try:

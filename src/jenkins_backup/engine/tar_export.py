@@ -236,7 +236,7 @@ def write_tar(
                     content.finish()
                     files += 1
                     total += e.size
-                    progress.advance(1, e.size)
+                    progress.advance(1, e.size, b"/".join(parts))
                 elif e.kind == SYMLINK:
                     tf.addfile(info)
                     links += 1

@@ -57,6 +57,8 @@ def backup(
         log.info("removed %d leftover temporary file(s) of interrupted runs", swept)
     parent = latest_intact(repo)
     parent_tree = parent[1].tree if parent else None
+    if parent and progress is not None:  # the parent's size is the best guess of this one's
+        progress.total(parent[1].stats.files, parent[1].stats.bytes, estimate=True)
     tree, stats, unreadable = archive(
         repo, settings, home, settings.scope, parent_tree, progress, started, started_ns=started_ns
     )

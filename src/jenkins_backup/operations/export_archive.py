@@ -48,9 +48,11 @@ def export_archive(
         raise SnapshotNotFound(f"backup {number} does not exist")
     try:
         snap = repo.load_snapshot(ref)
-        check_snapshot(repo, snap.tree)
+        files, nbytes = check_snapshot(repo, snap.tree)
     except (CorruptObject, RepositoryError) as exc:
         raise CorruptObject(f"backup {number} is damaged: {exc}") from exc
+    if progress is not None:
+        progress.total(files, nbytes)
     if isinstance(target, str):
         stats = _to_file(
             target,

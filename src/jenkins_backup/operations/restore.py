@@ -28,6 +28,7 @@ from jenkins_backup.errors import (
     NoRepository,
     PathNotFound,
     RepositoryError,
+    RestoreDamaged,
     SnapshotNotFound,
     UsageError,
 )
@@ -131,6 +132,8 @@ def restore(
         log.info("dry run of backup %d: nothing written", snap.number)
         return RestoreResult(snap.number, None, time.monotonic() - started, skipped, tuple(planned))
     log.info("restoring %sbackup %d (%d files, %d bytes)", what, snap.number, files, total)
+    if progress is not None:
+        progress.total(files, total)
     known = _known_jobs(home, select, roots)
     restorer = Restorer(repo, home, threads=settings.threads, progress=progress, follow=roots)
     stats = restorer.run(snap.tree, select)
@@ -146,9 +149,12 @@ def restore(
         # (the same line on every run: the paths are sorted, and nothing new is written).
         for path in stats.damaged[:_SHOWN]:
             log.warning("not restored (its data is damaged): %s", path)
-        raise CorruptObject(
+        raise RestoreDamaged(
             f"backup {snap.number} is damaged: {len(stats.damaged)} file(s) not restored, "
-            f"their data fails its checks (first: {stats.damaged[0][:100]}: {stats.damage[:80]})"
+            f"their data fails its checks (first: {stats.damaged[0][:100]}: {stats.damage[:80]})",
+            RestoreResult(
+                snap.number, stats, time.monotonic() - started, skipped, (), removed, step
+            ),
         )
     # No sync: like tar -x, durability of the written files is left to the page cache; every
     # file is complete under its name (rename after write), which is what readers rely on.

@@ -58,6 +58,16 @@ def common_options(
     p.add_argument("-q", "--quiet", action="count", default=0)
 
 
+def verbosity(args: argparse.Namespace) -> int:
+    """-v minus -q: below 0 warnings only and no progress bar, above 0 debug and file lists."""
+    return int(getattr(args, "verbose", 0)) - int(getattr(args, "quiet", 0))
+
+
+def json_option(p: argparse.ArgumentParser, what: str = "a JSON object") -> None:
+    """``--json``: the command's report as one document on stdout (fields: docs/json.md)."""
+    p.add_argument("--json", action="store_true", help=f"print {what} on stdout")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     return settings_mod.load(
         repository=getattr(args, "repository", None),

@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from jenkins_backup.cli import commands
-from jenkins_backup.cli.output import progress
+from jenkins_backup.cli.output import print_json, progress
+from jenkins_backup.errors import PartialBackup
 from jenkins_backup.settings import Settings
 
 
@@ -28,20 +29,31 @@ def register(sub: Any) -> None:
         action="store_true",
         help="fail when there is no repository at that location (env BACKUP_CREATE=false)",
     )
+    commands.json_option(p, "the committed backup as a JSON object")
     commands.common_options(p, home=True)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from jenkins_backup.operations import activity
-    from jenkins_backup.operations.backup import backup  # lazy: start-up time
+    from jenkins_backup.operations.backup import BackupResult, backup  # lazy: start-up time
 
     number = commands.backup_number(args.number)
-    bar = progress("backup")
+    committed: BackupResult | None = None
+    bar = progress("backup", commands.verbosity(args))
     try:
         # Seen by the daemon: the pid file while it runs, then the outcome (metrics).
         with activity.tracking(settings.runtime_dir, "backup", number, announce=True) as run:
-            run.warnings = activity.warnings_from(backup(settings, number, bar))
+            try:
+                committed = backup(settings, number, bar)
+            except PartialBackup as exc:  # committed, but BACKUP_STRICT: still reported (exit 3)
+                committed = exc.result if isinstance(exc.result, BackupResult) else None
+                raise
+            run.warnings = activity.warnings_from(committed)
     finally:
         bar.close()
+        if args.json and committed is not None:
+            from jenkins_backup.cli.reports import backup_report
+
+            print_json(backup_report(committed))
     return 0

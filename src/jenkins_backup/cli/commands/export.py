@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.flush()
         export_archive(settings, number, sys.stdout.buffer)
         return 0
-    bar = progress("export")
+    bar = progress("export", commands.verbosity(args))
     try:
         export_archive(settings, number, args.file, bar)
     finally:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         import_archive,
     )
 
-    bar = progress("import")
+    bar = progress("import", commands.verbosity(args))
     try:
         if args.all is not None:
             if args.args:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from jenkins_backup.cli import commands
+from jenkins_backup.cli.output import print_json
 from jenkins_backup.errors import PruneBlocked
 from jenkins_backup.settings import Settings
 from jenkins_backup.units import human_size
+
+log = logging.getLogger(__name__)
 
 _KEEP = {
     "--keep-last": "BACKUP_KEEP_LAST",
@@ -43,6 +47,7 @@ def register(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
     for flag, var in _KEEP.items():
         p.add_argument(flag, metavar="N", action=_Keep, help=f"env {var}")
+    commands.json_option(p, "the plan (--dry-run) or the result as a JSON object")
     commands.common_options(p)
     p.set_defaults(run=run, keep=None)
 
@@ -55,16 +60,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     existing_repository(settings)  # a mistyped location is exit 10, not "nothing to prune"
     result = prune(settings, dry_run=args.dry_run)
     gc = result.gc
-    would = "would " if result.dry_run else ""
-    if result.forgotten:
-        print(f"{would}forget backups: {' '.join(str(n) for n in result.forgotten)}")
-    print(f"keep backups: {' '.join(str(n) for n in result.kept) or '(none)'}")
-    print(
-        f"{would}delete {gc.packs_deleted} pack(s), freeing {human_size(gc.bytes_freed)}; "
-        f"{would}condemn {gc.packs_condemned} pack(s) ({human_size(gc.bytes_condemned)}, deleted "
-        f"after the grace period); {would}repack {gc.packs_repacked}; "
-        f"{would}rescue {gc.packs_rescued}"
-    )
+    if args.json:
+        from jenkins_backup.cli.reports import prune_report
+
+        print_json(prune_report(result))
+    else:
+        # A dry run shows its plan (stdout); a prune reports what it did, as logs (stderr).
+        say = print if result.dry_run else log.info
+        would = "would " if result.dry_run else ""
+        if result.forgotten:
+            say(f"{would}forget backups: {' '.join(str(n) for n in result.forgotten)}")
+        say(f"keep backups: {' '.join(str(n) for n in result.kept) or '(none)'}")
+        say(
+            f"{would}delete {gc.packs_deleted} pack(s), freeing {human_size(gc.bytes_freed)}; "
+            f"{would}condemn {gc.packs_condemned} pack(s) ({human_size(gc.bytes_condemned)}, "
+            f"deleted after the grace period); {would}repack {gc.packs_repacked}; "
+            f"{would}rescue {gc.packs_rescued}"
+        )
     for problem in gc.problems:
         print(problem, file=sys.stderr)
     if gc.blocked:

@@ -7,7 +7,8 @@ import argparse
 from typing import Any
 
 from jenkins_backup.cli import commands
-from jenkins_backup.cli.output import progress
+from jenkins_backup.cli.output import print_json, progress
+from jenkins_backup.errors import RestoreDamaged
 from jenkins_backup.settings import Settings
 
 _DESCRIPTION = """\
@@ -70,13 +71,18 @@ def register(sub: Any) -> None:
         help="make the restored part equal to the backup: remove files in it that the backup"
         " lacks (within the scope only; without it restore is an overlay)",
     )
+    commands.json_option(p, "what was written (with --dry-run: what would be) as JSON")
     commands.common_options(p, home=True, patterns=False)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from jenkins_backup.operations import activity
-    from jenkins_backup.operations.restore import RestoreOptions, restore  # lazy: start-up
+    from jenkins_backup.operations.restore import (  # lazy: start-up time
+        RestoreOptions,
+        RestoreResult,
+        restore,
+    )
 
     number = None if args.number == "latest" else commands.backup_number(args.number)
     options = RestoreOptions(
@@ -90,15 +96,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     options.check()  # a refused combination fails before the repository is opened
     if options.dry_run:
-        result = restore(settings, number, None, options)
-        for item in result.planned:
+        planned = restore(settings, number, None, options).planned
+        if args.json:
+            print_json([{"op": p.op, "path": p.path} for p in planned])
+        for item in planned if not args.json else ():
             print(f"{item.op} {item.path}")
         return 0
-    bar = progress("restore")
+    result: RestoreResult | None = None
+    bar = progress("restore", commands.verbosity(args))
     try:
         with activity.tracking(settings.runtime_dir, "restore", number or 0) as run:  # metrics
-            result = restore(settings, number, bar, options)
+            try:
+                result = restore(settings, number, bar, options)
+            except RestoreDamaged as exc:  # written as far as it could be: still reported
+                result = exc.result if isinstance(exc.result, RestoreResult) else None
+                raise
             run.warnings = activity.warnings_from(result)
     finally:
         bar.close()
+        if args.json and result is not None:
+            from jenkins_backup.cli.reports import restore_report
+
+            print_json(restore_report(result))
     return 0
