@@ -7,7 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from helpers import a_job, run_cli
+from helpers import a_job
+from inprocess import run_cli
 
 
 def _objects(repo: Path) -> set[str]:

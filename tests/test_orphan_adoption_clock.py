@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from faketime import needs_faketime, run_skewed
-from helpers import describe, run_cli
+from helpers import describe
+from inprocess import run_cli
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.storage.local import LocalStorage
 

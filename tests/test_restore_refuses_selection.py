@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import run_cli
+from inprocess import run_cli
 
 
 def test_restore_refuses_path_selection_it_cannot_honour(
