@@ -12,7 +12,7 @@ import pytest
 
 from helpers import a_job
 from inprocess import run_main
-from jenkins_backup.errors import BackupInFlight, ShrinkRefused
+from jenkins_backup.errors import BackupInFlight, RepositoryError, ShrinkRefused
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.forget import forget
 from jenkins_backup.operations.prune import prune
@@ -156,3 +156,38 @@ def test_a_backup_commits_when_its_marker_cannot_be_written(
     assert code == 0, err
     assert "could not mark backup 2 in flight (prune --now will not see it)" in err
     assert run_main(env, "latest")[1] == "2\n"
+
+
+class _PruneNowMidway:
+    """A progress sink that runs one prune --now as the backup's first file is done: the
+    mistake the documentation warns of, made on purpose (its marker is taken as expired)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.settings = load(environ=env)
+        self.freed = -1
+
+    def advance(self, files: int, nbytes: int) -> None:
+        if self.freed < 0 and files:
+            self.freed = 0
+            later = time.time_ns() + int(2 * self.settings.timeout * SECOND)
+            self.freed = prune(self.settings, now=True, now_ns=later).gc.bytes_freed
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_backup_that_a_prune_now_overlapped_checks_its_data_before_committing(
+    home: Path, repo_env: dict[str, str]
+) -> None:
+    """Backup 2 deduplicates against the data of forgotten backup 1, which a prune --now
+    deletes meanwhile: backup 2 must fail with nothing committed, not commit a broken backup."""
+    settings = load(environ=repo_env)
+    backup(settings, 1)
+    forget(settings, 1)
+    midway = _PruneNowMidway(repo_env)
+    with pytest.raises(RepositoryError, match="a prune --now ran while this backup ran"):
+        backup(settings, 2, midway)
+    assert midway.freed > 0
+    assert RawStore(repo_env).sizes("snapshots/") == {}
+    backup(settings, 3)  # the next backup uploads the data again
+    assert verify(settings).problems == []

@@ -17,6 +17,7 @@ from jenkins_backup.operations.prune import after_backup
 from jenkins_backup.operations.shrink import check_shrink
 from jenkins_backup.repository import inflight
 from jenkins_backup.repository.integrity import check_still_stored, rebuild_index
+from jenkins_backup.repository.layout import NOW_MARKER, written_ns
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, Unreadable
 from jenkins_backup.settings import Settings
@@ -86,6 +87,14 @@ def _withdraw(repo: Repository, marker: str) -> None:
         )
 
 
+def _pruned_now_since(repo: Repository, started_ns: int, timeout: float) -> bool:
+    """Whether a prune --now may have deleted data while this backup ran: one started at most
+    a timeout (its watchdog's bound, and the clocks' tolerance) before this backup started.
+    Such a prune ignores the grace, so the backup checks its data before committing."""
+    info = repo.storage.stat(NOW_MARKER)
+    return info is not None and written_ns(info) > started_ns - int((timeout + 60) * 1e9)
+
+
 def _backup(
     repo: Repository,
     settings: Settings,
@@ -108,6 +117,8 @@ def _backup(
     check_shrink(parent[1] if parent else None, stats, allowed=settings.allow_shrink)
     if (ran := time.monotonic() - started) > settings.prune_grace / 2:
         check_still_stored(repo, tree, ran)
+    elif _pruned_now_since(repo, started_ns, settings.timeout):
+        check_still_stored(repo, tree, ran, "a prune --now ran while this backup ran")
     snap = Snapshot(
         number=number,
         time_ns=time.time_ns(),

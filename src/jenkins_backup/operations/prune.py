@@ -18,7 +18,7 @@ from jenkins_backup.operations.retention import apply_retention
 from jenkins_backup.repository import gc
 from jenkins_backup.repository.gc import GcResult
 from jenkins_backup.repository.inflight import in_flight
-from jenkins_backup.repository.layout import GC_MARKER
+from jenkins_backup.repository.layout import GC_MARKER, NOW_MARKER
 from jenkins_backup.repository.pins import pinned_ids
 from jenkins_backup.repository.repo import Repository, stamp
 from jenkins_backup.repository.snapshot import SnapshotRef, iso_time
@@ -176,10 +176,14 @@ def _collect_now(repo: Repository, now_ns: int, dry_run: bool) -> GcResult:
             planned.packs_condemned = planned.bytes_condemned = 0
             planned.packs_waiting = planned.bytes_waiting = planned.waiting_until_ns = 0
         return planned
+    # Backups that run meanwhile (none should) see this stamp and check their data before
+    # committing; stamped again at the end, for those that started during this prune.
+    stamp(repo, NOW_MARKER)
     done = gc.execute(first)
     if done.blocked:
         return done
     second = gc.execute(gc.plan(repo.fresh(), now_ns, 0.0))
+    stamp(repo, NOW_MARKER)
     second.packs_repacked += done.packs_repacked
     second.bytes_repacked += done.bytes_repacked
     second.packs_deleted += done.packs_deleted

@@ -10,6 +10,7 @@ The layout (docs/FORMAT.md)::
     condemned/<condemn ns:020>/<id>             packs prune will delete after the grace period
     gc/last-run                                 prune's marker: when a collection last started
     gc/clock                                    written by a backup to read the store's clock
+    gc/now                                      stamped by prune --now as it starts and ends
     pins/<snapshot id>                          a pinned backup: retention never forgets it
     running/<32 hex digits>                     a backup in flight (advisory, expires)
 
@@ -34,6 +35,7 @@ FORGOTTEN = "forgotten/"
 CONDEMNED = "condemned/"
 GC_MARKER = "gc/last-run"
 CLOCK_PROBE = "gc/clock"
+NOW_MARKER = "gc/now"
 PINS = "pins/"
 RUNNING = "running/"
 #: Every prefix of objects the repository stores (a location may hold other files too).
