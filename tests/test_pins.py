@@ -129,11 +129,12 @@ def test_keep_within_and_keep_tag_end_to_end(repo_env: dict[str, str]) -> None:
         repo.commit(replace(first, number=number, time_ns=now - days * DAY, tags=tags))
     assert _numbers(repo_env) == [1, 2, 3, 4]
     _ok(repo_env, "pin", "1")
-    out = _ok(repo_env, "prune", "--keep-within", "15d", "--keep-tag", "release")
-    assert "forget backups: " not in out  # 1 pinned, 2 tagged, 3 and 4 within 15 days
+    plan = _ok(repo_env, "prune", "--dry-run", "--keep-within", "15d", "--keep-tag", "release")
+    assert "forget backups: " not in plan  # 1 pinned, 2 tagged, 3 and 4 within 15 days
+    _ok(repo_env, "prune", "--keep-within", "15d", "--keep-tag", "release")
     assert _numbers(repo_env) == [1, 2, 3, 4]
-    out = _ok(repo_env, "prune", "--keep-within", "5d")
-    assert "forget backups: 3 2" in out
+    assert "would forget backups: 3 2" in _ok(repo_env, "prune", "--dry-run", "--keep-within", "5d")
+    _ok(repo_env, "prune", "--keep-within", "5d")
     assert _numbers(repo_env) == [1, 4]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from helpers import a_job
 from inprocess import run_main
+from jenkins_backup.engine.progress import NoProgress
 from jenkins_backup.errors import BackupInFlight, RepositoryError, ShrinkRefused
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.forget import forget
@@ -49,10 +50,10 @@ def test_prune_now_frees_the_space_at_once(home: Path, repo_env: dict[str, str])
     raw = RawStore(repo_env)
     before = raw.total()
     # The plain prune deletes nothing and says when, and how to free it now.
-    code, out, err = run_main(repo_env, "prune")
+    code, _, err = run_main(repo_env, "prune")  # a prune reports as logs, on stderr
     assert code == 0, err
-    assert "delete 0 pack(s)" in out and "1 forgotten backup(s) keep their data until" in out
-    assert "prune --now frees it at once" in out
+    assert "delete 0 pack(s)" in err and "1 forgotten backup(s) keep their data until" in err
+    assert "prune --now frees it at once" in err
     assert raw.total() >= before
     # Two seconds on: the store's whole-second stamps put the packs in the past.
     settings = load(environ=repo_env)
@@ -72,9 +73,9 @@ def test_plain_prune_says_when_condemned_packs_become_free(
     condemned = prune(settings, now_ns=later)  # the tombstone expired: its packs are condemned
     assert condemned.gc.packs_condemned >= 1 and condemned.gc.packs_deleted == 0
     assert condemned.gc.waiting_until_ns == later + int(settings.prune_grace * SECOND)
-    code, out, err = run_main(repo_env, "prune")
+    code, _, err = run_main(repo_env, "prune")
     assert code == 0, err
-    assert "condemned pack(s)" in out and "become free after" in out and "--now" in out
+    assert "condemned pack(s)" in err and "become free after" in err and "--now" in err
 
 
 def test_prune_now_is_refused_while_a_backup_is_in_flight(
@@ -158,7 +159,7 @@ def test_a_backup_commits_when_its_marker_cannot_be_written(
     assert run_main(env, "latest")[1] == "2\n"
 
 
-class _PruneNowMidway:
+class _PruneNowMidway(NoProgress):
     """A progress sink that runs one prune --now as the backup's first file is done: the
     mistake the documentation warns of, made on purpose (its marker is taken as expired)."""
 
@@ -166,14 +167,11 @@ class _PruneNowMidway:
         self.settings = load(environ=env)
         self.freed = -1
 
-    def advance(self, files: int, nbytes: int) -> None:
+    def advance(self, files: int, nbytes: int, path: bytes = b"") -> None:
         if self.freed < 0 and files:
             self.freed = 0
             later = time.time_ns() + int(2 * self.settings.timeout * SECOND)
             self.freed = prune(self.settings, now=True, now_ns=later).gc.bytes_freed
-
-    def close(self) -> None:
-        pass
 
 
 def test_a_backup_that_a_prune_now_overlapped_checks_its_data_before_committing(
