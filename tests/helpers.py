@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -107,3 +108,14 @@ def a_job(home: Path) -> Path:
         if (job / "builds").is_dir():
             return job
     raise AssertionError("the generated home has no job with builds")
+
+
+def backup_of_a_home_at_rest(env: Mapping[str, str], number: int = 1) -> None:
+    """A backup, in process, as if it started once the home's files had aged past the racy
+    window (time injected): a file changed within a tick of a backup's start is read again by
+    the next one, and a test that counts reads wants a home at rest."""
+    from jenkins_backup.operations.backup import backup
+    from jenkins_backup.repository.tree import RACY_COARSE_NS
+    from jenkins_backup.settings import load
+
+    backup(load(environ=env), number, now_ns=time.time_ns() + RACY_COARSE_NS)

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import describe, in_jobs_scope, run_cli
+from helpers import describe, in_jobs_scope
+from inprocess import run_cli
 
 Files = dict[bytes, tuple[str, int, int, str]]
 

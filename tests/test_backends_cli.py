@@ -1,4 +1,4 @@
-"""One behavioural suite over every backend, driven through the CLI as the operator does.
+"""One behavioural suite over every backend, through the CLI's main in process.
 
 Local directory, S3 (SeaweedFS), Google Cloud Storage (fake-gcs-server) and Azure Blob
 (azurite), all real servers on 127.0.0.1; plus network faults between the CLI and S3.
@@ -7,15 +7,15 @@ Local directory, S3 (SeaweedFS), Google Cloud Storage (fake-gcs-server) and Azur
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import helpers
 from faultproxy import FaultProxy
-from helpers import a_job, describe, in_jobs_scope, run_cli
+from helpers import a_job, describe, in_jobs_scope, spawn_cli
+from inprocess import run_cli
 from servers import Server
 
 BACKENDS = ["local", "s3", "gcs", "azure"]
@@ -65,16 +65,7 @@ def test_round_trip_latest_and_replacement(
 
 def test_concurrent_backups(tmp_path: Path, home: Path, backend_env: dict[str, str]) -> None:
     env = backend_env
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "jenkins_backup", "backup", n],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for n in ("1", "2")
-    ]
+    procs = [spawn_cli(["backup", n], env) for n in ("1", "2")]
     errors = [p.communicate(timeout=180)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     for n in ("1", "2"):
@@ -136,7 +127,8 @@ def test_backup_through_network_faults(
     with FaultProxy(("127.0.0.1", s3_server.port), mode, **kwargs) as proxy:  # type: ignore[arg-type]
         faulty = {**base, "AWS_ENDPOINT_URL": proxy.endpoint, "BACKUP_TIMEOUT": "20"}
         start = time.monotonic()
-        proc = run_cli("backup", "2", env=faulty, timeout=120)
+        # A child process: the time bound under test is its watchdog's.
+        proc = helpers.run_cli("backup", "2", env=faulty, timeout=120)
         elapsed = time.monotonic() - start
     assert elapsed < 40, "the command bounds its own time"
     latest = run_cli("latest", env=base, check=True).stdout.strip()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from homegen import add_builds, iter_jobs
 
-from helpers import run_cli
+from inprocess import run_cli
 from jenkins_backup.operations import browse
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.settings import load

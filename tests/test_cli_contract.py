@@ -155,3 +155,12 @@ def test_verify_failure_ends_with_one_error_line(env: dict[str, str]) -> None:
     assert last.startswith("jenkins-backup: error: verify (quick) found "), last
     assert last.endswith("in 1 backup(s); damaged backups: 1"), last
     assert proc.stdout == ""
+
+
+def test_no_repository_and_wrong_key_exit_10_and_12(env: dict[str, str]) -> None:
+    assert run_cli("list", env=env).returncode == 10
+    run_cli("init", env={**env, "BACKUP_ENCRYPTION_KEY": "a-long-enough-random-key-0123456789"})
+    other = "another-long-enough-key-9876543210"
+    wrong = run_cli("list", env={**env, "BACKUP_ENCRYPTION_KEY": other})
+    assert wrong.returncode == 12
+    assert len(wrong.stderr.strip().splitlines()) == 1

@@ -8,7 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from helpers import a_job, describe, in_jobs_scope, run_cli, spawn_cli
+from helpers import a_job, describe, in_jobs_scope, spawn_cli
+from inprocess import run_cli
 from jenkins_backup.repository.layout import pack_id_from_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.storage.local import LocalStorage

@@ -17,7 +17,8 @@ from typing import TypeVar
 
 import pytest
 
-from helpers import a_job, describe, in_jobs_scope, run_cli
+from helpers import a_job, describe, in_jobs_scope, spawn_cli
+from inprocess import run_cli
 
 Files = dict[bytes, tuple[str, int, int, str]]
 BOUND = 60.0  # upper bound of every wait in this file
@@ -261,13 +262,7 @@ def test_operator_mode_stays_up_for_a_running_backup(
     _grow(home)
     daemon = Daemon(tmp_path, env)
     daemons.append(daemon)
-    backup = subprocess.Popen(
-        [sys.executable, "-m", "jenkins_backup", "backup", "1"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    backup = spawn_cli(["backup", "1"], env, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: f"{backup.pid}.json" in _running(rundir), "the backup to be in flight")
         daemon.terminate()

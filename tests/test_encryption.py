@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import describe, in_jobs_scope, run_cli
+from helpers import describe, in_jobs_scope
+from inprocess import run_cli
 
 KEY = "correct horse battery staple 42"
 NEW = "a second, independent key of the same repository"

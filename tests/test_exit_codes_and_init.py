@@ -1,6 +1,7 @@
 """Exit codes scripts act on (10 no repository, 12 wrong key) and an explicit init.
 
-CLI-contract tests: the exit code is what is under test, so the real console script runs.
+In process: the status main() returns is the one the console script exits with (the CLI
+contract, tests/test_cli_contract.py, checks 10 and 12 through the real console script).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from inprocess import run_cli
 
 KEY = "a-long-enough-random-key-0123456789"
 OTHER = "another-long-enough-key-9876543210"

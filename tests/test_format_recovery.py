@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import describe, run_cli
+from helpers import describe
+from inprocess import run_cli
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "FORMAT.md"
 

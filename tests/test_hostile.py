@@ -1,7 +1,7 @@
 """A corpus of malicious repositories, forged with the repository API: restore must fail cleanly.
 
 Each case builds a repository that a hostile writer (anyone with write access to an unencrypted
-bucket) could produce, then runs the CLI restore as the operator does. The restore must exit 1
+bucket) could produce, then runs the CLI's restore (main, in process). The restore must exit 1
 with one short error line and write nothing outside JENKINS_HOME; most cases are caught before
 anything is written at all.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import clean_env, run_cli
+from helpers import clean_env
+from inprocess import run_cli
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.repository import config as cfg
 from jenkins_backup.repository.index import MAGIC as INDEX_MAGIC

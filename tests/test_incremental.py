@@ -7,7 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from helpers import a_job, run_cli
+from helpers import a_job, backup_of_a_home_at_rest
+from inprocess import run_cli
 
 
 def _objects(repo: Path) -> set[str]:
@@ -17,7 +18,7 @@ def _objects(repo: Path) -> set[str]:
 
 def test_unchanged_home_writes_one_object(home: Path, env: dict[str, str]) -> None:
     repo = Path(env["BACKUP_REPOSITORY"])
-    run_cli("backup", "1", env=env, check=True)
+    backup_of_a_home_at_rest(env)
     before = _objects(repo)
     proc = run_cli("backup", "2", env={**env, "BACKUP_THREADS": "2"}, check=True)
     added = _objects(repo) - before
@@ -26,7 +27,7 @@ def test_unchanged_home_writes_one_object(home: Path, env: dict[str, str]) -> No
 
 
 def test_changed_file_is_the_only_one_read(home: Path, env: dict[str, str]) -> None:
-    run_cli("backup", "1", env=env, check=True)
+    backup_of_a_home_at_rest(env)
     log = next((a_job(home) / "builds").glob("*/log"))
     with open(log, "a") as f:
         f.write("one more line\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import run_cli
+from inprocess import run_cli
 
 KEY = "a-long-enough-random-key-0123456789"
 

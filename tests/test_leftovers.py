@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import describe, in_jobs_scope, run_cli, spawn_cli
+from helpers import describe, in_jobs_scope, spawn_cli
+from inprocess import run_cli
 from jenkins_backup.errors import CorruptObject
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.export_archive import export_archive

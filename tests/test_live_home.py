@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import a_job, run_cli
+from helpers import a_job
+from inprocess import run_cli
 
 
 def test_file_changing_during_backup_is_a_warning(

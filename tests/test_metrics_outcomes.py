@@ -1,6 +1,6 @@
 """What the metrics say about this container's backups, restores and verifications.
 
-The commands run as the operator runs them (separate processes); the daemon's collector reads
+The commands run through the CLI's main (in process); the daemon's collector reads
 their outcomes from the repository's runtime directory, counting only runs since it started.
 """
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from prometheus_client.core import Metric
 
-from helpers import clean_env, run_cli
+from helpers import clean_env
+from inprocess import run_cli
 from jenkins_backup import settings
 from jenkins_backup.operations.metrics import BackupMetrics
 

@@ -1,4 +1,4 @@
-"""A whole operator lifecycle, driven through the CLI exactly as the Jenkins Operator does.
+"""A whole operator lifecycle, through the CLI's main with the Jenkins Operator's commands.
 
 Steps (each checked where it happens):
  1. fresh start: getLatestAction answers -1, the restore is skipped, numbering starts at 1;
@@ -30,7 +30,8 @@ from pathlib import Path
 
 from homegen import add_builds, generate
 
-from helpers import clean_env, run_cli
+from helpers import clean_env
+from inprocess import run_cli
 from operator_sim import Operator, files_in_scope
 
 

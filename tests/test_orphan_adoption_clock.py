@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from faketime import needs_faketime, run_skewed
-from helpers import describe, run_cli
+from helpers import backup_of_a_home_at_rest, describe
+from inprocess import run_cli
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.storage.local import LocalStorage
 
@@ -69,7 +70,7 @@ def test_a_slow_clock_does_not_adopt_packs_prune_may_delete(
 def test_young_leftovers_are_still_adopted(env: dict[str, str], home: Path) -> None:
     env = {**env, "BACKUP_PRUNE_GRACE": str(GRACE)}
     repo_dir = Path(env["BACKUP_REPOSITORY"])
-    run_cli("backup", "1", env=env, check=True)
+    backup_of_a_home_at_rest(env)
     young = _orphan_everything(repo_dir, 0.1 * GRACE)
     run_cli("backup", "2", env=env, check=True)
     assert young <= _indexed(repo_dir)

@@ -13,7 +13,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from helpers import a_job, describe, in_jobs_scope, run_cli, spawn_cli
+from helpers import a_job, describe, in_jobs_scope, spawn_cli
+from inprocess import run_cli
 from jenkins_backup.errors import BackupError
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.common import latest_intact
@@ -21,7 +22,7 @@ from jenkins_backup.operations.prune import prune
 from jenkins_backup.operations.restore import restore
 from jenkins_backup.operations.verify import verify
 from jenkins_backup.repository.gc import collect
-from jenkins_backup.repository.layout import pack_key
+from jenkins_backup.repository.layout import pack_key, written_ns
 from jenkins_backup.repository.pack import DATA, PackBuilder
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot
@@ -195,9 +196,15 @@ def test_a_pack_in_flight_is_kept_for_the_grace_period(
     builder = PackBuilder()
     builder.add(DATA, repo.codec.blob_id(blob), repo.codec.seal(blob), len(blob))
     pack_id, data, _ = builder.finish(repo.codec)
-    time.sleep((0.8 - time.time() % 1) % 1)  # late in a second, so truncation shows
     repo.storage.put(pack_key(pack_id), data, create_only=True)
-    result = collect(repo, time.time_ns(), 0.7)  # at once: the pack is a few milliseconds old
+    info = repo.storage.stat(pack_key(pack_id))
+    assert info is not None
+    # Collected 10 ms after the write (time injected): by a whole-second stamp (S3) the write
+    # may have been at .99 of that second, so that is when the collection runs.
+    stamp_ns = int(info.mtime * 1e9)
+    if float(info.mtime).is_integer():
+        stamp_ns += 980_000_000
+    result = collect(repo, stamp_ns + 10_000_000, 0.7)
     assert result.packs_deleted == 0, "a young unindexed pack is a backup in flight"
     assert repo.storage.stat(pack_key(pack_id)) is not None
 
@@ -206,25 +213,46 @@ def test_prune_during_a_concurrent_backup(
     tmp_path: Path, home: Path, repo_env: dict[str, str]
 ) -> None:
     env = repo_env
-    grace = {**env, "BACKUP_PRUNE_GRACE": "4", "BACKUP_TIMEOUT": "2"}
+    # A grace of a second, of the prune's clock (injected) and the backup's (real, its own
+    # timeout stays 1 h: past half the grace it checks its packs before committing).
+    grace = {**env, "BACKUP_PRUNE_GRACE": "1"}
     for n in (1, 2, 3):
         _artifact(home, f"a{n}.bin", 2 << 20)
         run_cli("backup", str(n), env=env, check=True)
         (a_job(home) / "builds" / f"a{n}.bin").unlink()
     run_cli("forget", "1", env=env, check=True)
     run_cli("forget", "2", env=env, check=True)
-    time.sleep(5.1)  # tombstones expire (an S3 stamp counts as the end of its second)
-    run_cli("prune", env=grace, check=True)
-    time.sleep(5.1)  # the condemnation expires: the next prune deletes
+    # The tombstones' grace is over and the data condemned at the latest instant anything so
+    # far may have been written by the store's stamps (a whole-second stamp counts as the end of
+    # its second); the prune during the backup runs one grace later (time injected).
+    repo = _repo(env)
+    condemned_at = max(
+        time.time_ns(),
+        *(s.since_ns for s in repo.tombstones()),
+        *(written_ns(i) for i in repo.packs().values()),
+    )
+    assert collect(repo, condemned_at, 0.0).packs_condemned >= 1
     d = a_job(home) / "builds" / "grown"
     d.mkdir()
     for i in range(40):
         (d / f"p{i}.bin").write_bytes(os.urandom(128 << 10))
     expected = _files(home)
+    # By the store's clock the backup's packs are younger than the condemnation, and the
+    # condemned packs older than half the grace (a backup adopts younger unindexed packs): on a
+    # store with whole-second stamps that clock must have moved on. Usually no wait at all.
+    time.sleep(max(0.0, (condemned_at + 5 * 10**8 - time.time_ns()) / 1e9))
+    store = RawStore(env)
+    packs_before = set(store.sizes("data/"))
     proc = spawn_cli(["backup", "4"], grace)
-    pruned = run_cli("prune", "--keep-last", "2", env=grace, check=True)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if set(store.sizes("data/")) - packs_before:
+            break  # the backup has stored a pack that no index lists yet
+        time.sleep(0.005)
+    keep2 = load(environ={**grace, "BACKUP_KEEP_LAST": "2", "BACKUP_TIMEOUT": "0.5"})
+    pruned = prune(keep2, now_ns=condemned_at + 10**9)
     assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
-    assert "freeing 0 B" not in pruned.stderr
+    assert pruned.gc.bytes_freed > 0
     run_cli("verify", env=env, check=True)
     assert _restored(tmp_path, env, "4", "r4") == expected
     assert 3 in _numbers(env)

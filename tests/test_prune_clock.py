@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from faketime import needs_faketime, run_skewed
-from helpers import a_job, run_cli
+from helpers import a_job, spawn_cli
+from inprocess import run_cli
 from jenkins_backup.errors import UsageError
 from jenkins_backup.operations.prune import prune
 from jenkins_backup.settings import load
@@ -63,33 +62,30 @@ def test_a_paused_backup_never_commits_with_missing_data(
 ) -> None:
     """A backup SIGSTOPped past the grace (a frozen pod) while a prune deletes its packs as old
     leftovers: resumed, it must fail cleanly, never commit a backup with missing data."""
-    grace = {**repo_env, "BACKUP_PRUNE_GRACE": "4"}  # the backup's own timeout stays 1 h
+    grace = {**repo_env, "BACKUP_PRUNE_GRACE": "1"}  # the backup's own timeout stays 1 h
     big = a_job(home) / "builds" / "big"
     big.mkdir()
     for i in range(24):
         (big / f"artifact-{i}.bin").write_bytes(os.urandom(2 << 20))
     store = RawStore(repo_env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jenkins_backup", "backup", "1"],
-        env=grace,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn_cli(["backup", "1"], grace)
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline and not store.sizes("data/"):
         time.sleep(0.01)
     assert proc.poll() is None, "the backup finished before its first pack showed"
     proc.send_signal(signal.SIGSTOP)
+    showed = time.monotonic()  # the backup's own clock started before this
     try:
         stopped_with = set(store.sizes("data/"))
-        time.sleep(6)  # the paused pod: its packs grow older than the grace by the store's time
-        pruned = run_cli("prune", env={**grace, "BACKUP_TIMEOUT": "2"}, check=True)
-        assert not stopped_with & set(store.sizes("data/")), pruned.stderr
+        # The paused pod: by the prune's clock (injected, not slept through) its packs are older
+        # than the grace; by its own clock it has run past half the grace when it resumes.
+        paused = load(environ={**grace, "BACKUP_TIMEOUT": "0.5"})
+        pruned = prune(paused, now_ns=time.time_ns() + 3 * 10**9)
+        assert not stopped_with & set(store.sizes("data/")), pruned
+        time.sleep(max(0.0, showed + 0.6 - time.monotonic()))
     finally:
         proc.send_signal(signal.SIGCONT)
-    _, stderr = proc.communicate(timeout=300)
+    stderr = proc.communicate(timeout=300)[1].decode()
     assert proc.returncode != 0, "committed although prune deleted some of its packs"
     assert "nothing was committed" in stderr.strip().splitlines()[-1]
     assert store.sizes("snapshots/") == {}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-from helpers import a_job, describe, in_jobs_scope, run_cli
+from helpers import a_job, describe, in_jobs_scope
+from inprocess import run_cli
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.storage.local import LocalStorage
@@ -125,7 +125,6 @@ def test_bit_flip_in_data_is_detected(tmp_path: Path, env: dict[str, str]) -> No
 
 def test_corrupt_snapshot_is_skipped_by_latest(tmp_path: Path, env: dict[str, str]) -> None:
     run_cli("backup", "1", env=env, check=True)
-    time.sleep(0.01)
     run_cli("backup", "2", env=env, check=True)
     repo = Path(env["BACKUP_REPOSITORY"])
     newest = max((repo / "snapshots").iterdir())

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from faketime import needs_faketime, run_skewed
-from helpers import a_job, run_cli
+from helpers import a_job
+from inprocess import run_cli
 
 
 @needs_faketime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import run_cli
+from inprocess import run_cli
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.status import status
 from jenkins_backup.settings import load

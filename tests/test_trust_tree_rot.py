@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import describe, in_jobs_scope, run_cli
+from helpers import describe, in_jobs_scope
+from inprocess import run_cli
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import run_cli
+from inprocess import run_cli
 
 
 def test_verify_repair_rebuilds_a_deleted_index(env: dict[str, str]) -> None:

@@ -56,6 +56,18 @@ class RestoreDamaged(CorruptObject):
         self.result = result
 
 
+class PinStateUnknown(RepositoryError):
+    """The pins could not all be read: retention forgets nothing rather than a pinned backup."""
+
+
+class BackupPinned(RepositoryError):
+    """An explicit forget of a pinned backup, without saying it is meant (--force)."""
+
+
+class BackupInFlight(RepositoryError):
+    """prune --now refused: the repository shows a backup writing to it."""
+
+
 class NoRestorableBackup(RepositoryError):
     """Backups exist but none can be restored: never reported as an empty repository."""
 

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jenkins_backup.durations import parse_duration
 from jenkins_backup.engine.scope import Scope
 from jenkins_backup.errors import UsageError
+from jenkins_backup.repository.snapshot import MAX_TAGS, tag_problem
 from jenkins_backup.storage.factory import local_path
 
 DEFAULT_TIMEOUT = 3600.0
@@ -35,19 +37,21 @@ _STORAGE_ENV = re.compile(
 
 @dataclass(frozen=True)
 class Retention:
-    """How many backups to keep, by commit time; all None means no retention."""
+    """Which backups to keep, by commit time and tag; all None (and no tag) means no retention.
+    Pinned backups are kept whatever the policy says."""
 
     last: int | None = None
     hourly: int | None = None
     daily: int | None = None
     weekly: int | None = None
     monthly: int | None = None
+    within: str | None = None  # a duration (durations.py) before the newest commit
+    tags: tuple[str, ...] = ()  # keep every backup with one of these tags
 
     @property
     def active(self) -> bool:
-        return any(
-            v is not None for v in (self.last, self.hourly, self.daily, self.weekly, self.monthly)
-        )
+        counts = (self.last, self.hourly, self.daily, self.weekly, self.monthly, self.within)
+        return any(v is not None for v in counts) or bool(self.tags)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class Settings:
     allow_shrink: bool = False
     # Backup: a backup missing unreadable files fails (exit 3) after it is committed.
     strict: bool = False
+    # Backup: tags stored in the snapshot (BACKUP_TAGS, then --tag), sorted, each valid.
+    tags: tuple[str, ...] = ()
 
     def require_repository(self) -> str:
         if not self.repository:
@@ -180,6 +186,19 @@ def _optional_int(name: str, value: str | None) -> int | None:
     return int(value)
 
 
+def tags_from(name: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Tags as given (``name``: where from, for the message), checked, sorted, without
+    duplicates."""
+    tags = sorted(set(values))
+    for tag in tags:
+        problem = tag_problem(tag)
+        if problem:
+            raise UsageError(f"{name}: {problem}")
+    if len(tags) > MAX_TAGS:
+        raise UsageError(f"{name}: at most {MAX_TAGS} tags, not {len(tags)}")
+    return tuple(tags)
+
+
 def _retention(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Retention:
     def pick(name: str, *fallbacks: str) -> int | None:
         for var in (name, *fallbacks):
@@ -187,6 +206,14 @@ def _retention(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Reten
             if value:
                 return _optional_int(var, value)
         return None
+
+    within = flags.get("BACKUP_KEEP_WITHIN") or env.get("BACKUP_KEEP_WITHIN") or None
+    if within is not None:
+        try:
+            parse_duration(within)
+        except ValueError as exc:
+            raise UsageError(f"BACKUP_KEEP_WITHIN (--keep-within): {exc}") from None
+    keep_tags = _split(flags.get("BACKUP_KEEP_TAG") or env.get("BACKUP_KEEP_TAG"))
 
     last = pick("BACKUP_KEEP_LAST", "BACKUP_COUNT")  # BACKUP_COUNT: the PVC image's keep-last
     if last == 0:
@@ -197,6 +224,8 @@ def _retention(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Reten
         daily=pick("BACKUP_KEEP_DAILY"),
         weekly=pick("BACKUP_KEEP_WEEKLY"),
         monthly=pick("BACKUP_KEEP_MONTHLY"),
+        within=within.strip() if within else None,
+        tags=tags_from("BACKUP_KEEP_TAG (--keep-tag)", keep_tags),
     )
 
 
@@ -255,6 +284,7 @@ def load(
     allow_shrink: bool = False,
     strict: bool = False,
     create: bool | None = None,
+    tags: tuple[str, ...] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build settings: flags win over the environment.
@@ -314,6 +344,7 @@ def load(
         timeout_explicit=bool(timeout_s),
         storage_env={k: v for k, v in env.items() if _STORAGE_ENV.match(k)},
         retention=_retention(keep or {}, env),
+        tags=tags_from("BACKUP_TAGS (--tag)", _split(env.get("BACKUP_TAGS")) + tags),
         encryption_key=_encryption_key(env),
         **given,
     )

@@ -79,6 +79,7 @@ def prune_report(result: PruneResult) -> dict[str, Any]:
     """The plan (a dry run) or what was done: the same fields either way."""
     return {
         "dry_run": result.dry_run,
+        "now": result.now,
         "kept": list(result.kept),
         "forgotten": list(result.forgotten),
         "collect": dataclasses.asdict(result.gc),

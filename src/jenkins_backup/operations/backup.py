@@ -10,12 +10,15 @@ from dataclasses import dataclass
 
 from jenkins_backup import __version__
 from jenkins_backup.engine.progress import Progress
-from jenkins_backup.errors import PartialBackup
+from jenkins_backup.errors import BackupError, PartialBackup
 from jenkins_backup.operations.common import latest_intact, open_repository
 from jenkins_backup.operations.pipeline import archive, commit_replacing
 from jenkins_backup.operations.prune import after_backup
 from jenkins_backup.operations.shrink import check_shrink
+from jenkins_backup.repository import inflight
 from jenkins_backup.repository.integrity import check_still_stored, rebuild_index
+from jenkins_backup.repository.layout import NOW_MARKER, written_ns
+from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, Unreadable
 from jenkins_backup.settings import Settings
 from jenkins_backup.units import human_size
@@ -46,12 +49,61 @@ def backup(
     *,
     now_ns: int | None = None,
 ) -> BackupResult:
-    """Back up JENKINS_HOME as backup ``number``. ``now_ns``: the wall-clock start (tests)."""
+    """Back up JENKINS_HOME as backup ``number``. ``now_ns``: the wall-clock start (tests).
+
+    While it runs, the repository shows it in flight (an advisory marker: a backup never fails
+    for want of it)."""
     started = time.monotonic()
     started_ns = time.time_ns() if now_ns is None else now_ns
     home = os.fsencode(os.path.abspath(settings.require_home()))
     repo = open_repository(settings, create=True)
     assert repo is not None
+    marker = _announce(repo, settings, number, started_ns)
+    try:
+        return _backup(repo, settings, number, progress, home, started, started_ns)
+    finally:
+        if marker is not None:
+            _withdraw(repo, marker)
+
+
+def _announce(repo: Repository, settings: Settings, number: int, started_ns: int) -> str | None:
+    try:
+        return inflight.announce(
+            repo, number, socket.gethostname(), os.getpid(), started_ns, settings.timeout
+        )
+    except (BackupError, OSError) as exc:
+        log.warning(
+            "could not mark backup %d in flight (prune --now will not see it): %s", number, exc
+        )
+        return None
+
+
+def _withdraw(repo: Repository, marker: str) -> None:
+    try:
+        inflight.withdraw(repo, marker)
+    except (BackupError, OSError) as exc:
+        log.warning(
+            "could not remove the in-flight marker %s (it expires by itself): %s", marker, exc
+        )
+
+
+def _pruned_now_since(repo: Repository, started_ns: int, timeout: float) -> bool:
+    """Whether a prune --now may have deleted data while this backup ran: one started at most
+    a timeout (its watchdog's bound, and the clocks' tolerance) before this backup started.
+    Such a prune ignores the grace, so the backup checks its data before committing."""
+    info = repo.storage.stat(NOW_MARKER)
+    return info is not None and written_ns(info) > started_ns - int((timeout + 60) * 1e9)
+
+
+def _backup(
+    repo: Repository,
+    settings: Settings,
+    number: int,
+    progress: Progress | None,
+    home: bytes,
+    started: float,
+    started_ns: int,
+) -> BackupResult:
     swept = repo.storage.sweep(STALE_TMP_AGE)
     if swept:
         log.info("removed %d leftover temporary file(s) of interrupted runs", swept)
@@ -65,6 +117,8 @@ def backup(
     check_shrink(parent[1] if parent else None, stats, allowed=settings.allow_shrink)
     if (ran := time.monotonic() - started) > settings.prune_grace / 2:
         check_still_stored(repo, tree, ran)
+    elif _pruned_now_since(repo, started_ns, settings.timeout):
+        check_still_stored(repo, tree, ran, "a prune --now ran while this backup ran")
     snap = Snapshot(
         number=number,
         time_ns=time.time_ns(),
@@ -76,6 +130,7 @@ def backup(
         program=f"jenkins-backup {__version__}",
         source="backup",
         unreadable=unreadable,
+        tags=settings.tags,
     )
     ref, replaced = commit_replacing(repo, snap)
     if repo.damaged_index_files:  # index files are a cache: rebuilt from the packs' headers

@@ -7,6 +7,7 @@ number.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 
@@ -14,10 +15,13 @@ from jenkins_backup.engine.archiver import Archiver
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.scope import Scope
 from jenkins_backup.operations.common import reader_threads, upload_threads
+from jenkins_backup.repository.pins import remove_pin
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef, SnapshotStats, Unreadable
 from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def archive(
@@ -64,7 +68,9 @@ def archive(
 
 
 def commit_replacing(repo: Repository, snap: Snapshot) -> tuple[SnapshotRef, int]:
-    """Commit ``snap``; the number now names it, so older snapshots of that number go.
+    """Commit ``snap``; the number now names it, so older snapshots of that number go (a pin
+    on one goes with it, with a warning: the operator's contract is that a number names one
+    backup).
 
     Returns the new snapshot's ref and how many older ones it replaced.
     """
@@ -73,4 +79,7 @@ def commit_replacing(repo: Repository, snap: Snapshot) -> tuple[SnapshotRef, int
         r for r in repo.all_snapshot_refs() if r.number == snap.number and r.time_ns < ref.time_ns
     ]
     repo.remove_snapshots(older)
+    for r in older:
+        if remove_pin(repo, r.id):
+            log.warning("backup %d was pinned: the new backup %d replaces it", r.number, r.number)
     return ref, len(older)

@@ -62,6 +62,10 @@ class GcResult:
     index_files_replaced: int = 0
     tombstones_removed: int = 0
     tombstones_pending: int = 0  # forgotten backups whose data the grace period still keeps
+    tombstones_until_ns: int = 0  # when the last of them expires (store's clock), or 0
+    packs_waiting: int = 0  # condemned (now or before), deleted once their grace has passed
+    bytes_waiting: int = 0
+    waiting_until_ns: int = 0  # when the last of them may be deleted, or 0
     blocked: str = ""  # why nothing was condemned or deleted (a damaged backup), or ""
     problems: list[str] = field(default_factory=list)
 
@@ -88,6 +92,8 @@ class Plan:
     delete: tuple[bytes, ...] = ()
     expired_tombstones: tuple[str, ...] = ()
     tombstones_pending: int = 0
+    tombstones_until_ns: int = 0
+    waiting: tuple[int, int, int] = (0, 0, 0)  # packs, bytes, until (ns) as GcResult says
     problems: tuple[str, ...] = ()
     blocked: str = ""
 
@@ -99,6 +105,7 @@ class Plan:
         if self.blocked:
             return GcResult(
                 tombstones_pending=self.tombstones_pending,
+                tombstones_until_ns=self.tombstones_until_ns,
                 blocked=self.blocked,
                 problems=list(self.problems),
             )
@@ -111,6 +118,10 @@ class Plan:
             packs_repacked=len(self.repack),
             tombstones_removed=len(self.expired_tombstones),
             tombstones_pending=self.tombstones_pending,
+            tombstones_until_ns=self.tombstones_until_ns,
+            packs_waiting=self.waiting[0],
+            bytes_waiting=self.waiting[1],
+            waiting_until_ns=self.waiting[2],
             problems=list(self.problems),
         )
 
@@ -189,8 +200,9 @@ def _load(repo: Repository) -> _View:
 
 def _roots(
     repo: Repository, grace_ns: int, now_ns: int, problems: list[str]
-) -> tuple[list[tuple[str, bytes]], list[str], int]:
-    """Root trees of every snapshot and young tombstone; keys of expired tombstones.
+) -> tuple[list[tuple[str, bytes]], list[str], list[int]]:
+    """Root trees of every snapshot and young tombstone; keys of expired tombstones; when each
+    young tombstone expires.
 
     Snapshots are listed before tombstones: a forget writes its tombstone before deleting the
     snapshot, so a snapshot forgotten meanwhile is seen in one listing or the other.
@@ -199,13 +211,13 @@ def _roots(
         (f"backup {r.number}", r, True) for r in repo.all_snapshot_refs()
     ]
     expired: list[str] = []
-    pending = 0
+    pending: list[int] = []
     for stone in repo.tombstones():
         if now_ns - stone.since_ns >= grace_ns:
             expired.append(stone.key)
         else:
             refs.append((f"forgotten backup {stone.ref.number}", stone.stored, False))
-            pending += 1
+            pending.append(stone.since_ns + grace_ns)
     roots: list[tuple[str, bytes]] = []
     for label, ref, live in refs:
         try:
@@ -298,7 +310,8 @@ def plan(repo: Repository, now_ns: int, grace: float) -> Plan:
     base = Plan(
         repo, now_ns, grace_ns, view.index_files, view.damaged, view.condemned_files,
         view.indexed, stored,
-        chunks, trees, tombstones_pending=pending, problems=tuple(problems),
+        chunks, trees, tombstones_pending=len(pending),
+        tombstones_until_ns=max(pending, default=0), problems=tuple(problems),
     )  # fmt: skip
     if tree_problems:
         return replace(base, blocked=_BLOCKED)
@@ -330,6 +343,12 @@ def plan(repo: Repository, now_ns: int, grace: float) -> Plan:
     ]
     if not view.damaged:
         delete += [p for p in orphans if p not in rescue and old(p)]
+    due = set(delete)
+    waiting = [p for p in view.condemned if p in stored and p not in rescue and p not in due]
+    until = [view.condemned_at[p] + grace_ns for p in waiting]
+    if condemn or repack:
+        until.append(now_ns + grace_ns)
+    waiting += [*condemn, *repack]
     return replace(
         base,
         condemn=tuple(condemn),
@@ -338,6 +357,7 @@ def plan(repo: Repository, now_ns: int, grace: float) -> Plan:
         rescue=rescue,
         delete=tuple(delete),
         expired_tombstones=tuple(expired),
+        waiting=(len(waiting), sum(stored[p].size for p in waiting), max(until, default=0)),
     )
 
 

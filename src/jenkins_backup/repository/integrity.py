@@ -156,14 +156,17 @@ def _referenced(repo: Repository) -> set[bytes]:
     return trees | chunks
 
 
-def check_still_stored(repo: Repository, tree_id: bytes, seconds: float) -> None:
+def check_still_stored(
+    repo: Repository, tree_id: bytes, seconds: float, why: str | None = None
+) -> None:
     """Before committing a backup that ran ``seconds``, longer than half the prune grace (a
-    paused pod): prune may have deleted data it references, which the protocol's T < G/2 no
-    longer excludes. Checked against the store as it is now, not the backup's caches."""
+    paused pod), or while ``why`` (a prune --now ran): prune may have deleted data it
+    references, which the protocol's T < G/2 no longer excludes. Checked against the store as
+    it is now, not the backup's caches."""
+    why = why or f"the backup ran {seconds:.0f} s, longer than half the prune grace"
     try:
         check_snapshot(repo.fresh(), tree_id)
     except CorruptObject as exc:
         raise RepositoryError(
-            f"the backup ran {seconds:.0f} s, longer than half the prune grace, and data it"
-            f" references is gone ({exc}); nothing was committed: run it again"
+            f"{why}, and data it references is gone ({exc}); nothing was committed: run it again"
         ) from exc

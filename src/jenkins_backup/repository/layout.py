@@ -10,6 +10,9 @@ The layout (docs/FORMAT.md)::
     condemned/<condemn ns:020>/<id>             packs prune will delete after the grace period
     gc/last-run                                 prune's marker: when a collection last started
     gc/clock                                    written by a backup to read the store's clock
+    gc/now                                      stamped by prune --now as it starts and ends
+    pins/<snapshot id>                          a pinned backup: retention never forgets it
+    running/<32 hex digits>                     a backup in flight (advisory, expires)
 
 Temporary files of the local directory store (``tmp/``) belong to that store, not to the format.
 """
@@ -32,10 +35,15 @@ FORGOTTEN = "forgotten/"
 CONDEMNED = "condemned/"
 GC_MARKER = "gc/last-run"
 CLOCK_PROBE = "gc/clock"
+NOW_MARKER = "gc/now"
+PINS = "pins/"
+RUNNING = "running/"
 #: Every prefix of objects the repository stores (a location may hold other files too).
-STORED = (DATA, INDEX, SNAPSHOTS, CONDEMNED, FORGOTTEN)
+STORED = (DATA, INDEX, SNAPSHOTS, CONDEMNED, FORGOTTEN, PINS, RUNNING)
 
 _SNAPSHOT = re.compile(r"^snapshots/(\d{20})-(\d{1,19})-([0-9a-f]{64})$")
+_PIN = re.compile(r"^pins/([0-9a-f]{64})$")
+_RUNNING = re.compile(r"^running/[0-9a-f]{32}$")
 
 
 def object_name(key: str) -> str:
@@ -133,3 +141,24 @@ def parse_tombstone(key: str) -> Tombstone | None:
         return None
     ref = parse_snapshot_key(SNAPSHOTS + name[21:])
     return Tombstone(int(name[:20]), ref, key) if ref else None
+
+
+# -- pins and backups in flight ------------------------------------------------------------
+
+
+def pin_key(snap_id: bytes) -> str:
+    return PINS + snap_id.hex()
+
+
+def parse_pin_key(key: str) -> bytes | None:
+    """The snapshot id a ``pins/`` key names, or None when the name is not a pin's."""
+    m = _PIN.match(key)
+    return bytes.fromhex(m.group(1)) if m else None
+
+
+def running_key(token: str) -> str:
+    return RUNNING + token
+
+
+def is_running_key(key: str) -> bool:
+    return bool(_RUNNING.match(key))

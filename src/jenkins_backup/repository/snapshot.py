@@ -8,6 +8,7 @@ plaintext, so the name is verified when the object is read.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -28,6 +29,28 @@ class SnapshotStats:
     bytes_added: int = 0  # stored (compressed) bytes of new packs
     warnings: int = 0
     seconds: float = 0.0  # how long the backup took, up to its commit
+
+
+#: Tags a snapshot may carry, and their length: enough to name a reason, small enough to list.
+MAX_TAGS = 16
+MAX_TAG_LENGTH = 64
+# A letter or digit first, then letters, digits and ``. _ - + : @ =``: no spaces, no commas
+# (BACKUP_TAGS is comma-separated), nothing a shell or a table would mangle.
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+:@=-]*$")
+
+
+def tag_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a tag, or None when it can."""
+    if not text:
+        return "a tag cannot be empty"
+    if len(text) > MAX_TAG_LENGTH:
+        return f"tag {text[:20]!r}... is longer than {MAX_TAG_LENGTH} characters"
+    if not _TAG.match(text) or not text.isascii():
+        return (
+            f"tag {text!r} has characters a tag cannot have: start with a letter or digit, then"
+            " letters, digits and . _ - + : @ = only"
+        )
+    return None
 
 
 #: Unreadable paths a snapshot names (its count is complete).
@@ -55,6 +78,7 @@ class Snapshot:
     program: str = ""
     source: str = ""  # "backup" or "import"
     unreadable: Unreadable = field(default_factory=Unreadable)
+    tags: tuple[str, ...] = ()  # given at backup time (--tag, BACKUP_TAGS); sorted
 
     @property
     def committed_at(self) -> str:
@@ -83,6 +107,10 @@ def encode_snapshot(s: Snapshot) -> bytes:
     doc["tree"] = s.tree.hex()
     if not s.unreadable.count:
         del doc["unreadable"]  # a complete backup reads as before (older versions too)
+    if not s.tags:
+        del doc["tags"]  # so does an untagged one
+    else:
+        doc["tags"] = list(s.tags)
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -96,7 +124,8 @@ def decode_snapshot(data: bytes) -> Snapshot:
         stats = SnapshotStats(**doc.pop("stats"))
         tree = bytes.fromhex(doc.pop("tree"))
         unreadable = _unreadable(doc.pop("unreadable", {}))
-        snap = Snapshot(tree=tree, stats=stats, unreadable=unreadable, **doc)
+        tags = _tags(doc.pop("tags", []))
+        snap = Snapshot(tree=tree, stats=stats, unreadable=unreadable, tags=tags, **doc)
     except CorruptObject:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -130,3 +159,15 @@ def _unreadable(doc: object) -> Unreadable:
     ):
         raise CorruptObject("snapshot has a malformed unreadable record")
     return Unreadable(count, tuple(paths))
+
+
+def _tags(doc: object) -> tuple[str, ...]:
+    """The tags field: a short list of short strings. Their characters are not checked here, so
+    that a later version may allow more without making this one skip its backups."""
+    if (
+        not isinstance(doc, list)
+        or len(doc) > MAX_TAGS
+        or not all(isinstance(t, str) and 0 < len(t) <= MAX_TAG_LENGTH for t in doc)
+    ):
+        raise CorruptObject("snapshot has a malformed tags field")
+    return tuple(doc)

@@ -90,17 +90,23 @@ def encode_tree(entries: list[Entry]) -> bytes:
     return encode_objs([(e.name, entry_to_obj(e)) for e in entries])
 
 
-def raw_entries(data: bytes) -> dict[bytes, dict[str, object]]:
-    """Name -> stored object, without building entries: the backup's fast path only compares
-    a few fields of each (a malformed field just makes the file look changed)."""
+def _stored_objects(data: bytes) -> list[object]:
+    """The entries list of a stored tree, unchecked; a tree that is not one is CorruptObject."""
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise CorruptObject("tree is not valid JSON") from exc
     if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("entries"), list):
         raise CorruptObject("tree has an unknown layout")
+    entries: list[object] = doc["entries"]
+    return entries
+
+
+def raw_entries(data: bytes) -> dict[bytes, dict[str, object]]:
+    """Name -> stored object, without building entries: the backup's fast path only compares
+    a few fields of each (a malformed field just makes the file look changed)."""
     out: dict[bytes, dict[str, object]] = {}
-    for obj in doc["entries"]:
+    for obj in _stored_objects(data):
         if isinstance(obj, dict):
             name = _get_bytes(obj, "name")
             if name:
@@ -190,15 +196,10 @@ def decode_tree(data: bytes) -> list[Entry]:
     """Parse and validate a tree; any malformation is CorruptObject, never another error."""
     if len(data) > MAX_TREE_BYTES:
         raise CorruptObject("tree object is oversized")
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise CorruptObject("tree is not valid JSON") from exc
-    if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("entries"), list):
-        raise CorruptObject("tree has an unknown layout")
+    objs = _stored_objects(data)
     entries: list[Entry] = []
     seen: set[bytes] = set()
-    for obj in doc["entries"]:
+    for obj in objs:
         if not isinstance(obj, dict):
             raise CorruptObject("tree entry is not an object")
         kind = obj.get("t")

@@ -21,6 +21,7 @@ from jenkins_backup.cli.commands import (
     latest,
     listing,
     ls,
+    pin,
     prune,
     repair,
     restore,
@@ -31,7 +32,7 @@ from jenkins_backup.errors import UsageError
 from jenkins_backup.settings import Settings
 
 ALL: list[ModuleType] = [backup, restore, latest, listing, key, daemon, import_, export]
-ALL += [prune, verify, forget, repair, ls, dump, find, diff, jobs, init, status]
+ALL += [prune, verify, forget, pin, repair, ls, dump, find, diff, jobs, init, status]
 
 
 def common_options(
@@ -83,6 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         keep=getattr(args, "keep", None),  # retention flags: BACKUP_KEEP_* -> value
         allow_shrink=getattr(args, "allow_shrink", False),
         strict=getattr(args, "strict", False),
+        tags=tuple(getattr(args, "tag", ())),
     )
 
 

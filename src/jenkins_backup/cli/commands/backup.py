@@ -25,6 +25,13 @@ def register(sub: Any) -> None:
         help="exit 3 when files could not be read (env BACKUP_STRICT)",
     )
     p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a tag stored in the backup (repeatable; added to env BACKUP_TAGS)",
+    )
+    p.add_argument(
         "--no-create",
         action="store_true",
         help="fail when there is no repository at that location (env BACKUP_CREATE=false)",

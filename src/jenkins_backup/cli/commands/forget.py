@@ -14,6 +14,7 @@ def register(sub: Any) -> None:
         "forget", help="remove backup N (its data is removed by the next prune)"
     )
     p.add_argument("number", help="the backup number")
+    p.add_argument("--force", action="store_true", help="forget it even if it is pinned")
     commands.common_options(p)
     p.set_defaults(run=run)
 
@@ -21,5 +22,5 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from jenkins_backup.operations.forget import forget  # lazy: start-up time
 
-    forget(settings, commands.backup_number(args.number))
+    forget(settings, commands.backup_number(args.number), force=args.force)
     return 0

@@ -28,8 +28,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         json.dump([_json(b) for b in backups], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    rows = [("NUMBER", "COMMITTED AT (UTC)", "FILES", "SIZE", "NEW DATA")]
+    rows = [("NUMBER", "COMMITTED AT (UTC)", "FILES", "SIZE", "NEW DATA", "PINNED", "TAGS")]
     for b in backups:
+        pinned = "?" if b.pinned is None else "yes" if b.pinned else "no"
+        tags = ",".join(b.tags) or "-"
         if b.intact:
             rows.append(
                 (
@@ -38,17 +40,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     str(b.files),
                     human_size(b.bytes),
                     human_size(b.bytes_added),
+                    pinned,
+                    tags,
                 )
             )
         else:
-            rows.append((str(b.number), b.committed_at, "?", "damaged", "?"))
+            rows.append((str(b.number), b.committed_at, "?", "damaged", "?", pinned, "?"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print(
             "  ".join(
-                c.rjust(w) if i != 1 else c.ljust(w)
+                c.rjust(w) if i not in (1, 6) else c.ljust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
+            ).rstrip()
         )
     if not backups:
         print("(no backups)")

@@ -1,4 +1,4 @@
-"""`jenkins-backup prune [--dry-run] [--keep-*]`: apply retention, remove unneeded data."""
+"""`jenkins-backup prune [--dry-run] [--now] [--keep-*]`: apply retention, remove unneeded data."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from jenkins_backup.cli import commands
 from jenkins_backup.cli.output import print_json
 from jenkins_backup.errors import PruneBlocked
+from jenkins_backup.repository.snapshot import iso_time
 from jenkins_backup.settings import Settings
 from jenkins_backup.units import human_size
 
@@ -22,7 +23,11 @@ _KEEP = {
     "--keep-daily": "BACKUP_KEEP_DAILY",
     "--keep-weekly": "BACKUP_KEEP_WEEKLY",
     "--keep-monthly": "BACKUP_KEEP_MONTHLY",
+    "--keep-within": "BACKUP_KEEP_WITHIN",
+    "--keep-tag": "BACKUP_KEEP_TAG",
 }
+_METAVAR = {"--keep-within": "DURATION", "--keep-tag": "TAG"}
+_NOW_HINT = "prune --now frees it at once (only while no backup writes to the repository)"
 
 
 class _Keep(argparse.Action):
@@ -36,7 +41,11 @@ class _Keep(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         keep = dict(getattr(namespace, "keep", None) or {})
-        keep[_KEEP[option_string or ""]] = str(values)
+        var = _KEEP[option_string or ""]
+        if var == "BACKUP_KEEP_TAG" and keep.get(var):  # repeatable: the tags add up
+            keep[var] = f"{keep[var]},{values}"
+        else:
+            keep[var] = str(values)
         namespace.keep = keep
 
 
@@ -45,8 +54,15 @@ def register(sub: Any) -> None:
         "prune", help="forget backups the retention policy does not keep and remove their data"
     )
     p.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="delete unreferenced data at once, without the grace period: safe only while no"
+        " backup writes to the repository (refused while one is seen in flight)",
+    )
     for flag, var in _KEEP.items():
-        p.add_argument(flag, metavar="N", action=_Keep, help=f"env {var}")
+        more = " (repeatable)" if flag == "--keep-tag" else ""
+        p.add_argument(flag, metavar=_METAVAR.get(flag, "N"), action=_Keep, help=f"env {var}{more}")
     commands.json_option(p, "the plan (--dry-run) or the result as a JSON object")
     commands.common_options(p)
     p.set_defaults(run=run, keep=None)
@@ -58,7 +74,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     check_grace(settings)  # a setting that could delete data is refused before anything else
     existing_repository(settings)  # a mistyped location is exit 10, not "nothing to prune"
-    result = prune(settings, dry_run=args.dry_run)
+    result = prune(settings, dry_run=args.dry_run, now=args.now)
     gc = result.gc
     if args.json:
         from jenkins_backup.cli.reports import prune_report
@@ -77,6 +93,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"deleted after the grace period); {would}repack {gc.packs_repacked}; "
             f"{would}rescue {gc.packs_rescued}"
         )
+        if gc.packs_waiting:
+            say(
+                f"{gc.packs_waiting} condemned pack(s) ({human_size(gc.bytes_waiting)}) become"
+                f" free after {iso_time(gc.waiting_until_ns)} (the grace period protects"
+                f" backups in flight); {_NOW_HINT}"
+            )
+        if gc.tombstones_pending:
+            say(
+                f"{gc.tombstones_pending} forgotten backup(s) keep their data until"
+                f" {iso_time(gc.tombstones_until_ns)}, then prune condemns it and deletes it a"
+                f" grace period later; {_NOW_HINT}"
+            )
     for problem in gc.problems:
         print(problem, file=sys.stderr)
     if gc.blocked:

@@ -40,6 +40,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if s.last_failure_number is not None:
         print(f"last failed backup: {s.last_failure_number} at {s.last_failure_at}")
     print(f"running: {' '.join(map(str, s.running)) or 'none'}")
-    policy = {k: v for k, v in s.retention.items() if v is not None}
+    policy = {k: v for k, v in s.retention.items() if v not in (None, (), [])}
     print(f"retention: {', '.join(f'{k}={v}' for k, v in policy.items()) or 'none'}")
     return 0
