@@ -2,6 +2,10 @@
 """The benchmark: jenkins-backup against tar -czf, tar --zstd and restic on one generated tree.
 
     python benchmarks/run.py --size medium [--s3] --out docs/benchmarks.md
+    python benchmarks/run.py --targets --many-home DIR --s3 [--only CASE,...]
+
+``--targets`` measures the speed targets instead (benchmarks/targets.py): every anchor in one
+run, on the medium and the many-files homes, and writes their ratio table into the report.
 
 One run, one tree (tools/homegen.py). For every tool, in this order and on the same data:
 first backup; second backup after new builds in 5% of the jobs; backup of the unchanged home;
@@ -184,7 +188,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-drop-caches", action="store_true")
     ap.add_argument("--timeout", type=float, default=3_600.0, help="per command, seconds")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    ap.add_argument("--targets", action="store_true", help="measure the speed targets")
+    ap.add_argument("--only", help="--targets: comma-separated cases (default: all)")
+    ap.add_argument("--many-home", type=Path, help="--targets: a many-files home to reuse")
+    ap.add_argument("--medium-home", type=Path, help="--targets: a medium home to reuse")
+    ap.add_argument("--repeat", type=int, default=1, help="--targets: runs of the short steps")
+    ap.add_argument(
+        "--reuse", action="store_true", help="--targets: keep the work directory and its backups"
+    )
     args = ap.parse_args(argv)
+    if args.targets:
+        import targets
+
+        command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        machine = (
+            f"{os.cpu_count()} CPUs, {_mem_gib():.0f} GiB RAM, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}"
+        )
+        return targets.main(args, machine, command)
 
     work = args.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
