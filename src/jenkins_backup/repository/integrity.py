@@ -16,7 +16,7 @@ from jenkins_backup.repository.config import SMALL_FILE
 from jenkins_backup.repository.index import encode_index
 from jenkins_backup.repository.pack import BlobEntry
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.tree import FILE
+from jenkins_backup.repository.tree import FILE, Entry
 from jenkins_backup.repository.walk import MAX_DEPTH, MAX_ENTRIES, Parts, measure, walk
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,9 @@ def check_snapshot(
 ) -> tuple[int, int]:
     """Verify every tree, that every chunk is located, and that every pack exists.
 
-    The bounds are checked first, reading each distinct tree once (``measure``); then each
-    distinct tree's files are checked once. Returns (files, bytes) as a restore writes them.
+    Each distinct tree is read once (``measure``, which checks the bounds before anything is
+    walked), and its files are checked as it is read. Returns (files, bytes) as a restore
+    writes them.
 
     With ``damaged`` (a restore of one named backup, which writes what it can), bit rot is not
     fatal: a directory whose tree cannot be read is appended to it (``path/``) and a chunk or
@@ -49,20 +50,11 @@ def check_snapshot(
 
     on_error = note if damaged is not None else None
     repo.read_tree(tree_id)  # without its root directory a backup holds nothing to restore
-    size = measure(
-        repo.read_tree, tree_id, max_depth=max_depth, max_entries=max_entries, on_error=on_error
-    )
     index = repo.index()
     needed: set[bytes] = set()
     max_chunk = max(SMALL_FILE, repo.config.chunker.max_size)
-    for _, entries in walk(
-        repo.read_tree,
-        tree_id,
-        max_depth=max_depth,
-        max_entries=max_entries,
-        seen=set(),
-        on_error=on_error,
-    ):
+
+    def check_files(entries: list[Entry]) -> None:
         for e in entries:
             if e.kind != FILE:
                 continue
@@ -81,6 +73,16 @@ def check_snapshot(
                 total += loc.raw_length
             if located and total != e.size:
                 raise CorruptObject(f"size of {e.name!r} does not match its data")
+
+    # One read of each distinct tree: the bounds and the files' checks in the same pass.
+    size = measure(
+        repo.read_tree,
+        tree_id,
+        max_depth=max_depth,
+        max_entries=max_entries,
+        on_error=on_error,
+        visit=check_files,
+    )
     missing = needed - set(repo.packs())
     if missing and damaged is None:
         raise CorruptObject(f"{len(missing)} pack(s) of this backup are missing")

@@ -157,19 +157,22 @@ def measure(
     max_depth: int = MAX_DEPTH,
     max_entries: int = MAX_ENTRIES,
     on_error: OnError | None = None,
+    visit: Callable[[list[Entry]], None] | None = None,
 ) -> Measure:
     """What a full walk would visit, found by reading each distinct tree once.
 
     This is how the bounds apply before the work: a DAG that names billions of paths from a
     few trees is refused after reading those few trees, not after visiting the paths.
-    ``on_error``: an unreadable tree is reported (with no path: trees are measured by id) and
-    counts as empty, instead of raised.
+    ``on_error``: an unreadable tree is reported (with the first path it was reached by) and
+    counts as empty, instead of raised. ``visit``: called with each distinct tree's entries as
+    it is read, so that a check of every tree needs no second walk.
     """
     done: dict[bytes, tuple[int, int, int, int]] = {}  # id -> entries, files, bytes, height
-    stack: list[tuple[bytes, int, list[Entry] | None]] = [(tree_id, 0, None)]
+    stack: list[tuple[bytes, Parts, list[Entry] | None]] = [(tree_id, (), None)]
     on_stack: set[bytes] = set()
     while stack:
-        tid, depth, children = stack.pop()
+        tid, parts, children = stack.pop()
+        depth = len(parts)
         if children is None:
             if tid in done:
                 continue
@@ -177,16 +180,18 @@ def measure(
                 raise CorruptObject(f"directories nest deeper than {max_depth} levels")
             if tid in on_stack:  # only a lie about an id can make a cycle
                 raise CorruptObject("the backup's trees form a cycle")
-            read = _read(read_tree, tid, (), on_error)
+            read = _read(read_tree, tid, parts, on_error)
             if read is None:
                 done[tid] = (0, 0, 0, 0)
                 continue
             entries = read
+            if visit is not None:
+                visit(entries)
             on_stack.add(tid)
-            stack.append((tid, depth, entries))
+            stack.append((tid, parts, entries))
             for e in entries:
                 if e.kind == DIR and e.subtree not in done:
-                    stack.append((e.subtree, depth + 1, None))
+                    stack.append((e.subtree, (*parts, e.name), None))
             continue
         n, files, size, height = len(children), 0, 0, 0
         for e in children:
