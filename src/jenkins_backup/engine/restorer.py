@@ -31,7 +31,7 @@ from jenkins_backup.errors import BackupError, CorruptObject, ObjectNotFound
 from jenkins_backup.processes import pid_alive
 from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
-from jenkins_backup.repository.tree import DIR, FILE, SYMLINK, Entry
+from jenkins_backup.repository.tree import FILE, SYMLINK, Entry
 from jenkins_backup.repository.walk import OnError, Parts, walk
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class Restorer:
         self._root_fd = os.open(self.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._fds = _DirCache(self._root_fd, _WALK_FDS, self._follow)
         big: list[Future[None]] = []
+        dirs: list[tuple[Parts, Entry]] = []  # every directory, parents first
         try:
             batch: list[tuple[Parts, Entry]] = []
             batch_bytes = 0
@@ -132,11 +133,12 @@ class Restorer:
                         self._symlink(dfd, dparts, e)
                     else:
                         os.close(_open_dir(dfd, (*dparts, e.name), self._follow))
+                        dirs.append(((*dparts, e.name), e))
             self._flush(batch)
             self._drain()
             for fut in big:
                 fut.result()
-            self._apply_dir_metadata(tree_id)
+            self._apply_dir_metadata(dirs)
         finally:
             for fut in big:
                 fut.cancel()
@@ -163,37 +165,41 @@ class Restorer:
     def _close_fds(self) -> None:
         self._fds.close()
 
-    def _apply_dir_metadata(self, tree_id: bytes) -> None:
-        """Set directory modes and mtimes last: writing into a directory changes its mtime."""
-        dirs: list[tuple[Parts, Entry]] = []
-        select = self._select
-        for dparts, entries in self._walk(tree_id, lambda p, e: None):
-            dirs.extend(
-                (dparts, e)
-                for e in entries
-                if e.kind == DIR and (select is None or select.wants((*dparts, e.name)))
-            )
-        for dparts, e in reversed(dirs):
-            fd = self._fds.get((*dparts, e.name))  # opened with O_NOFOLLOW: never via a link
-            os.fchmod(fd, (e.mode & _SAFE_MODE) | 0o700)
-            os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+    def _apply_dir_metadata(self, dirs: list[tuple[Parts, Entry]]) -> None:
+        """Set directory modes and mtimes last (writing into a directory changes its mtime),
+        children first; a directory already right is left alone (nothing written)."""
+        for parts, e in reversed(dirs):
+            fd = self._fds.get(parts)  # opened with O_NOFOLLOW: never via a link
+            st = os.fstat(fd)
+            mode = (e.mode & _SAFE_MODE) | 0o700
+            if stat.S_IMODE(st.st_mode) != mode:
+                os.fchmod(fd, mode)
+            if st.st_mtime_ns != e.mtime_ns:
+                os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
 
     # -- files ----------------------------------------------------------------------------
 
     def _same(self, dfd: int, e: Entry) -> bool:
-        """True when the file present has the backup's content; fixes its mode and mtime."""
+        """True when the file present has the backup's content; fixes its mode and mtime.
+
+        The file the backup itself read (``backed_up_as``) is not read again; any other file
+        of the right size is read and its chunks hashed."""
         try:
             st = os.stat(e.name, dir_fd=dfd, follow_symlinks=False)
         except FileNotFoundError:
             return False
         if not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
             return False
+        known = backed_up_as(st, e)
+        if known and stat.S_IMODE(st.st_mode) == e.mode & _SAFE_MODE:
+            return True
         fd = os.open(e.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         try:
-            params = self.repo.config.chunker
-            ids = tuple(self.repo.codec.blob_id(c) for c in iter_file_chunks(fd, params))
-            if ids != e.content:
-                return False
+            if not known:
+                params = self.repo.config.chunker
+                ids = tuple(self.repo.codec.blob_id(c) for c in iter_file_chunks(fd, params))
+                if ids != e.content:
+                    return False
             if stat.S_IMODE(st.st_mode) != e.mode & _SAFE_MODE:
                 os.fchmod(fd, e.mode & _SAFE_MODE)
             if st.st_mtime_ns != e.mtime_ns:
@@ -361,7 +367,9 @@ class Restorer:
     def _symlink(self, dfd: int, dparts: Parts, e: Entry) -> None:
         try:
             if os.readlink(e.name, dir_fd=dfd) == e.target:
-                os.utime(e.name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)
+                st = os.stat(e.name, dir_fd=dfd, follow_symlinks=False)
+                if st.st_mtime_ns != e.mtime_ns:  # already right: nothing written
+                    os.utime(e.name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)
                 return
         except OSError:
             pass
@@ -378,10 +386,34 @@ class Restorer:
             raise
 
 
+def backed_up_as(st: os.stat_result, e: Entry) -> bool:
+    """Whether ``st`` is the very file the backup read for ``e``, unchanged since: same inode,
+    size, mtime and ctime, the rule by which a backup reuses a file without reading it.
+
+    The ctime is the file system's own stamp, set on every change of content or metadata and
+    never by a user; an entry stored with ctime 0 (read within a tick of its last change, the
+    racily clean rule) never matches. So a match proves the content is what the backup stored,
+    exactly as far as the next backup's reuse of it does; a file restored by us, copied, or
+    rewritten has another ctime (or inode) and is read and hashed instead.
+    """
+    return (
+        e.ctime_ns != 0
+        and st.st_ctime_ns == e.ctime_ns
+        and st.st_ino == e.inode
+        and st.st_size == e.size
+        and st.st_mtime_ns == e.mtime_ns
+    )
+
+
 def _sweep(dfd: int) -> None:
     """Remove what killed restores left in this directory: their temp names, nothing else."""
+    prefix = os.fsdecode(RESTORE_TMP_PREFIX)
     with os.scandir(dfd) as it:
-        names = [os.fsencode(de.name) for de in it if not de.is_dir(follow_symlinks=False)]
+        names = [
+            os.fsencode(de.name)
+            for de in it
+            if de.name.startswith(prefix) and not de.is_dir(follow_symlinks=False)
+        ]
     for name in names:
         pid = restore_temporary(name)
         if pid is not None and not pid_alive(pid):
