@@ -116,10 +116,12 @@ class Restorer:
                     if not entries:
                         continue
                 dfd = self._fds.get(dparts)  # valid until the next get
-                _sweep(dfd)
+                present = _sweep(dfd)
                 for e in entries:
                     if e.kind == FILE:
                         self._files += 1
+                        if e.name in present and self._known(dfd, e):
+                            continue  # the file the backup read: stat, not read, no hand-off
                         if e.size >= BIG_FILE:
                             self._big_slots.acquire()
                             big.append(self._pool.submit(self._big_file, dparts, e))
@@ -169,9 +171,20 @@ class Restorer:
         """Set directory modes and mtimes last (writing into a directory changes its mtime),
         children first; a directory already right is left alone (nothing written)."""
         for parts, e in reversed(dirs):
+            mode = (e.mode & _SAFE_MODE) | 0o700
+            try:  # looked at from its parent, which stays open for its siblings
+                st = os.stat(parts[-1], dir_fd=self._fds.get(parts[:-1]), follow_symlinks=False)
+            except OSError:
+                pass
+            else:
+                if (
+                    stat.S_ISDIR(st.st_mode)
+                    and stat.S_IMODE(st.st_mode) == mode
+                    and st.st_mtime_ns == e.mtime_ns
+                ):
+                    continue
             fd = self._fds.get(parts)  # opened with O_NOFOLLOW: never via a link
             st = os.fstat(fd)
-            mode = (e.mode & _SAFE_MODE) | 0o700
             if stat.S_IMODE(st.st_mode) != mode:
                 os.fchmod(fd, mode)
             if st.st_mtime_ns != e.mtime_ns:
@@ -206,6 +219,23 @@ class Restorer:
                 os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
         finally:
             os.close(fd)
+        return True
+
+    def _known(self, dfd: int, e: Entry) -> bool:
+        """True when the file present is the very file the backup read (``backed_up_as``) with
+        the right mode: counted as up to date here, in the walk, without batching it."""
+        try:
+            st = os.stat(e.name, dir_fd=dfd, follow_symlinks=False)
+        except OSError:
+            return False
+        if not (
+            stat.S_ISREG(st.st_mode)
+            and backed_up_as(st, e)
+            and stat.S_IMODE(st.st_mode) == e.mode & _SAFE_MODE
+        ):
+            return False
+        self._unchanged += 1
+        self.progress.advance(1, 0)
         return True
 
     def _flush(self, batch: list[tuple[Parts, Entry]]) -> None:
@@ -405,20 +435,18 @@ def backed_up_as(st: os.stat_result, e: Entry) -> bool:
     )
 
 
-def _sweep(dfd: int) -> None:
-    """Remove what killed restores left in this directory: their temp names, nothing else."""
-    prefix = os.fsdecode(RESTORE_TMP_PREFIX)
+def _sweep(dfd: int) -> set[bytes]:
+    """Remove what killed restores left in this directory: their temp names, nothing else.
+    Returns the names present (a file not among them needs no look before it is written)."""
     with os.scandir(dfd) as it:
-        names = [
-            os.fsencode(de.name)
-            for de in it
-            if de.name.startswith(prefix) and not de.is_dir(follow_symlinks=False)
-        ]
+        present = {os.fsencode(de.name) for de in it}
+    names = [n for n in present if n.startswith(RESTORE_TMP_PREFIX)]
     for name in names:
         pid = restore_temporary(name)
         if pid is not None and not pid_alive(pid):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 os.unlink(name, dir_fd=dfd)
+    return present
 
 
 class _DirCache:
