@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from homegen import generate
 
 from jenkins_backup import settings as settings_mod
 from jenkins_backup.engine import restorer
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.restore import restore
-from homegen import generate
 
 HOUR_NS = 3600 * 10**9
 
