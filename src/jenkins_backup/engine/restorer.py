@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import iter_file_chunks
-from jenkins_backup.engine.safe_dirs import open_subdir
+from jenkins_backup.engine.safe_dirs import open_step
 from jenkins_backup.engine.scope import RESTORE_TMP_PREFIX, restore_temporary
 from jenkins_backup.engine.selection import Selection
 from jenkins_backup.errors import BackupError, CorruptObject, ObjectNotFound
@@ -501,10 +501,7 @@ class _DirCache:
 def _open_dir(parent: int, parts: Parts, follow: frozenset[Parts]) -> int:
     """Open (creating as needed) directory ``parts`` in ``parent``, never via a link unless
     ``parts`` is one of the scope's roots (``follow``)."""
-    if parts in follow:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            return os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
-    return open_subdir(parent, parts[-1], create=True, shown=f"{_show(parts)} in the target")
+    return open_step(parent, parts, follow, create=True, shown=f"{_show(parts)} in the target")
 
 
 def _slices(items: list[tuple[Parts, Entry]], n: int) -> list[list[tuple[Parts, Entry]]]:

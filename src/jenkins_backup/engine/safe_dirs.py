@@ -42,6 +42,25 @@ def open_subdir(parent: int, name: bytes, *, create: bool, shown: str) -> int:
     return os.open(name, DIR_FLAGS, dir_fd=parent)
 
 
+def open_step(
+    parent: int,
+    parts: tuple[bytes, ...],
+    follow: frozenset[tuple[bytes, ...]],
+    *,
+    create: bool,
+    shown: str,
+) -> int:
+    """Open directory ``parts`` (its last component, in ``parent``), never via a link unless
+    ``parts`` is one of ``follow`` (the scope's roots); ``create`` makes a missing one."""
+    if parts in follow:
+        try:
+            return os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
+        except (FileNotFoundError, NotADirectoryError):
+            if not create:
+                raise
+    return open_subdir(parent, parts[-1], create=create, shown=shown)
+
+
 def open_existing(
     root: int, parts: tuple[bytes, ...], follow: frozenset[tuple[bytes, ...]] = frozenset()
 ) -> int | None:
@@ -53,11 +72,8 @@ def open_existing(
         for i in range(len(parts)):
             here = parts[: i + 1]
             try:
-                if here in follow:
-                    nxt = os.open(here[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=cur)
-                else:
-                    shown = os.fsdecode(b"/".join(here))
-                    nxt = open_subdir(cur, here[-1], create=False, shown=shown)
+                shown = os.fsdecode(b"/".join(here))
+                nxt = open_step(cur, here, follow, create=False, shown=shown)
             except (FileNotFoundError, NotADirectoryError):
                 return None
             if cur != root:
