@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
+import orjson
+
 from jenkins_backup.errors import CorruptObject
 
 FILE = "f"
@@ -93,7 +95,10 @@ def encode_tree(entries: list[Entry]) -> bytes:
 def _stored_objects(data: bytes) -> list[object]:
     """The entries list of a stored tree, unchecked; a tree that is not one is CorruptObject."""
     try:
-        doc = json.loads(data)
+        # orjson reads the same JSON about three times faster than the standard library (a
+        # backup reads one tree per directory); strict UTF-8, no NaN, 64-bit integers: what
+        # our encoder writes. Encoding stays with ``json``, whose bytes define the tree ids.
+        doc = orjson.loads(data)
     except (ValueError, RecursionError) as exc:
         raise CorruptObject("tree is not valid JSON") from exc
     if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("entries"), list):
