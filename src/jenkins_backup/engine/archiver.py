@@ -14,9 +14,11 @@ import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from jenkins_backup.engine.helper_walk import Dirty, Helper, Proof, Task
 from jenkins_backup.engine.progress import NoProgress, Progress
 from jenkins_backup.engine.reader import SkipFile, read_file
 from jenkins_backup.engine.scope import Scope, restore_temporary
@@ -44,6 +46,10 @@ _MAX_IN_FLIGHT = 512
 # Small changed files are read in batches: one task per file costs more than reading it.
 _BATCH_FILES = 32
 _BATCH_BYTES = 4 << 20
+# A directory with this many subdirectories is shared with the helper process
+# (engine/helper_walk.py); below that, starting it costs more than it saves.
+SPLIT_MIN = 64
+_BEAT_EVERY = 256  # directories between the probe's heartbeats
 
 
 Obj = dict[str, object]
@@ -91,6 +97,15 @@ class _Sub:
     wanted: bool
 
 
+@dataclass(slots=True)
+class _Split:
+    """A directory whose subdirectories are shared with the helper."""
+
+    node: _Dir
+    subs: list[_Sub]
+    helper: Helper
+
+
 @dataclass
 class _Counters:
     files: int = 0
@@ -108,16 +123,30 @@ class Archiver:
     def __init__(
         self,
         repo: Repository,
-        writer: BlobWriter,
+        writer: BlobWriter | None,
         scope: Scope,
         *,
         threads: int = 8,
         progress: Progress | None = None,
         started_ns: int | None = None,
+        helper: Helper | None = None,
+        split_min: int = SPLIT_MIN,
+        probe: bool = False,
+        beat: Callable[[], None] | None = None,
     ) -> None:
-        """``started_ns``: the backup's start (wall clock), for the racily clean rule."""
+        """``started_ns``: the backup's start (wall clock), for the racily clean rule.
+        ``helper``: a second process to share wide directories with. ``probe``: the helper's
+        own walk, which stores nothing and raises Dirty where a backup would store or report
+        (``writer`` is None then; ``beat`` is called every few hundred directories)."""
         self.repo = repo
         self.writer = writer
+        self._helper = helper
+        self._split_min = split_min
+        self._split: _Split | None = None
+        self._probe = probe
+        self._beat = beat
+        self._opened = 0
+        self.proved = 0  # subtrees the helper proved unchanged
         self.scope = scope
         self.threads = threads
         self.progress = progress or NoProgress()
@@ -143,11 +172,14 @@ class Archiver:
         if not stat.S_ISDIR(st.st_mode):
             raise BackupError(f"JENKINS_HOME {os.fsdecode(home)} is not a directory")
         try:
-            root = self._walk(home, st, parent_tree)
+            root = self._open(home, b"", b"", st, parent_tree, 0)
+            if root is None:
+                raise BackupError(f"cannot list JENKINS_HOME {os.fsdecode(home)}")
+            self._walk(root)
             while self._pending:
                 self._finish(self._pending.popleft())
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self.close()
         assert root.entry is not None
         c = self._c
         stats = SnapshotStats(
@@ -161,13 +193,36 @@ class Archiver:
         unreadable = Unreadable(c.unreadable, tuple(c.unreadable_paths))
         return root.entry.subtree, stats, unreadable
 
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._helper is not None:
+            self._helper.close()
+
+    def prove(self, task: Task) -> Proof:
+        """Probe mode: the counts of a subtree that is exactly its parent snapshot's tree;
+        Dirty when anything in it would be stored or reported."""
+        assert self._probe
+        node = self._open(task.path, task.rel, task.name, task.st, task.parent_tree, task.depth)
+        if node is None:
+            raise Dirty
+        self._walk(node)
+        while self._pending:
+            self._finish(self._pending.popleft())
+        assert node.entry is not None and node.entry.subtree == task.parent_tree
+        c = self._c
+        return Proof(node.entry.subtree, node.nonempty, c.files, c.dirs, c.bytes, c.entries)
+
     def warn(self, msg: str, *args: object) -> None:
+        if self._probe:
+            raise Dirty
         with self._lock:
             self._c.warnings += 1
         log.warning(msg, *args)
 
     def skip(self, rel: bytes, msg: str, *args: object) -> None:
         """Warn about an entry in scope that this backup will not hold (recorded in it)."""
+        if self._probe:
+            raise Dirty
         with self._lock:
             c = self._c
             c.warnings += 1
@@ -181,19 +236,16 @@ class Archiver:
             return {}
         return raw_entries(self.repo.read_tree_bytes(tree_id, verify=False))
 
-    def _walk(self, home: bytes, st: os.stat_result, parent_tree: bytes | None) -> _Dir:
+    def _walk(self, root: _Dir) -> None:
         """Depth first with an explicit stack (no recursion limit): a directory is closed once
         all its subdirectories are, so the queue of directories to finish is children first."""
-        root = self._open(home, b"", b"", st, parent_tree, 0)
-        if root is None:
-            raise BackupError(f"cannot list JENKINS_HOME {os.fsdecode(home)}")
         stack = [root]
         while stack:
             node = stack[-1]
-            if not node.subdirs:
+            sub = self._next_subdir(node)
+            if sub is None:
                 self._close(stack.pop())
                 continue
-            sub = node.subdirs.pop()
             child = self._open(
                 sub.path, sub.rel, sub.name, sub.st, stored_subtree(sub.stored), node.depth + 1
             )
@@ -202,7 +254,63 @@ class Archiver:
                 child.wanted = sub.wanted
                 node.items.append((sub.name, child))
                 stack.append(child)
-        return root
+
+    def _next_subdir(self, node: _Dir) -> _Sub | None:
+        split = self._split
+        if split is not None and split.node is node:
+            helper = split.helper
+            for idx, proof in helper.take():
+                self._answer(node, split.subs[idx], proof)
+            mine = helper.claim()
+            if mine is not None:
+                return split.subs[mine]
+            for idx, proof in helper.rest():
+                self._answer(node, split.subs[idx], proof)
+            self._split = None
+        return node.subdirs.pop() if node.subdirs else None
+
+    def _share(self, node: _Dir) -> None:
+        """Share the subdirectories the parent snapshot has trees for with the helper."""
+        helper = self._helper
+        if helper is None or not helper.start():
+            return
+        subs: list[_Sub] = []
+        keep: list[_Sub] = []
+        for sub in reversed(node.subdirs):  # listing order
+            (subs if stored_subtree(sub.stored) is not None else keep).append(sub)
+        if len(subs) < 2:
+            return
+        tasks = []
+        for sub in subs:
+            tree = stored_subtree(sub.stored)
+            assert tree is not None
+            tasks.append(Task(sub.path, sub.rel, sub.name, sub.st, tree, node.depth + 1))
+        node.subdirs = keep
+        helper.share(tasks)
+        self._split = _Split(node, subs, helper)
+
+    def _answer(self, node: _Dir, sub: _Sub, proof: Proof | None) -> None:
+        """A helper's answer: an unchanged subtree is taken whole; any other is walked here."""
+        if proof is None:
+            node.subdirs.append(sub)
+            return
+        child = _Dir(sub.name, sub.st, proof.tree, depth=node.depth + 1)
+        child.parent_obj = sub.stored
+        child.wanted = sub.wanted
+        child.nonempty = proof.nonempty
+        child.clean = True
+        child.entry = Entry(
+            sub.name, DIR, stat.S_IMODE(sub.st.st_mode), sub.st.st_mtime_ns, subtree=proof.tree
+        )
+        node.items.append((sub.name, child))
+        self.proved += 1
+        c = self._c
+        with self._lock:
+            c.files += proof.files
+            c.bytes += proof.bytes
+            c.dirs += proof.dirs
+            c.entries += proof.entries
+        self.progress.advance(proof.files, proof.bytes)
 
     def _open(
         self,
@@ -228,6 +336,8 @@ class Archiver:
         try:
             parent = self._parent_entries(parent_tree)
         except CorruptObject as exc:
+            if self._probe:
+                raise Dirty from exc
             # Bit rot in the parent backup must not stop the next one: without its tree this
             # directory is simply read anew, as if it were new.
             log.warning(
@@ -256,6 +366,17 @@ class Archiver:
             else:
                 log.info("skipping special file %s", _show(crel))
         node.subdirs.reverse()  # visited in listing order
+        if self._probe and self._beat is not None:
+            self._opened += 1
+            if self._opened % _BEAT_EVERY == 0:
+                self._beat()
+        elif (
+            self._helper is not None
+            and self._split is None
+            and parent_tree is not None
+            and len(node.subdirs) >= self._split_min
+        ):
+            self._share(node)
         return node
 
     def _file(self, node: _Dir, de: _DirEntry, rel: bytes, st: Stat, stored: Obj | None) -> None:
@@ -324,11 +445,14 @@ class Archiver:
             self._finish(pending.popleft())
 
     def _store_chunk(self, data: bytes | memoryview) -> bytes:
+        assert self.writer is not None
         blob_id = self.repo.codec.blob_id(data)
         self.writer.add(DATA, blob_id, data)
         return blob_id
 
     def _submit_reads(self, node: _Dir, changed: list[_Changed]) -> None:
+        if self._probe and changed:
+            raise Dirty
         batch: list[tuple[bytes, bytes, bytes]] = []
         size = 0
         for path, name, rel, nbytes in changed:
@@ -409,6 +533,8 @@ class Archiver:
             data = encode_objs(named)
             tree_id = self.repo.codec.blob_id(data)
             if tree_id != node.parent_tree:
+                if self.writer is None:  # the probe: a new tree is a change
+                    raise Dirty
                 self.writer.add(TREE, tree_id, data)
         node.clean = tree_id == node.parent_tree
         with self._lock:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from functools import partial
 
 from jenkins_backup.engine.archiver import Archiver
+from jenkins_backup.engine.helper_walk import Helper
 from jenkins_backup.engine.progress import Progress
 from jenkins_backup.engine.scope import Scope
-from jenkins_backup.operations.common import reader_threads, upload_threads
+from jenkins_backup.operations.common import existing_repository, reader_threads, upload_threads
 from jenkins_backup.repository.pins import remove_pin
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.snapshot import Snapshot, SnapshotRef, SnapshotStats, Unreadable
@@ -43,13 +45,20 @@ def archive(
         repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
     )
     try:
+        threads = reader_threads(settings)
+        # A second process shares the walk against the parent snapshot (engine/helper_walk.py);
+        # it opens the repository itself, from the same settings.
+        helper = None
+        if parent_tree is not None and threads > 1:
+            helper = Helper(partial(existing_repository, settings), scope)
         archiver = Archiver(
             repo,
             writer,
             scope,
-            threads=reader_threads(settings),
+            threads=threads,
             progress=progress,
             started_ns=started_ns,
+            helper=helper,
         )
         tree, stats, unreadable = archiver.run(home, parent_tree)
         writer.flush()
