@@ -113,7 +113,8 @@ def raw_entries(data: bytes) -> dict[bytes, dict[str, object]]:
     out: dict[bytes, dict[str, object]] = {}
     for obj in _stored_objects(data):
         if isinstance(obj, dict):
-            name = _get_bytes(obj, "name")
+            text = obj.get("name")  # the common case inline: a UTF-8 name
+            name = text.encode() if type(text) is str else _get_bytes(obj, "name")
             if name:
                 out[name] = obj
     return out
