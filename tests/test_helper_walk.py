@@ -166,6 +166,31 @@ def test_an_unchanged_home_is_shared_and_stored_as_without_the_helper(
     assert want[2] == 0
 
 
+@pytest.mark.parametrize("where", ["s3", "encrypted"])
+def test_the_helper_opens_the_repository_the_backup_uses(
+    request: pytest.FixtureRequest, env: dict[str, str], wide_home: Path, where: str
+) -> None:
+    """On S3 and with an encryption key: the helper opens the same repository with the same
+    settings, and proves the same trees."""
+    if where == "s3":
+        server = request.getfixturevalue("s3_server")
+        env = {**env, **server.env, "BACKUP_REPOSITORY": server.repo_url("helper")}
+    else:
+        env = {**env, "BACKUP_ENCRYPTION_KEY": "a passphrase for the helper's test"}
+    settings = load(environ=env)
+    backup(settings, 1, now_ns=at_rest())
+    helper = Helper(partial(existing_repository, settings), Scope(), stall_seconds=1.0)
+    try:
+        assert helper.start() and helper.wait_ready(BOUND_S)
+        want = _alone(settings, wide_home)
+        gate = _Gate(_helper_claimed_the_rest(helper))
+        got = _archive(existing_repository(settings), wide_home, helper, gate)
+    finally:
+        helper.close()
+    assert got[:2] == want[:2]
+    assert got[2] == JOBS + 5 - 1, "the helper proved every job but the backup's first"
+
+
 def test_changes_the_helper_finds_are_walked_by_the_backup(
     settings: Settings, wide_home: Path, helper: Helper
 ) -> None:
