@@ -267,7 +267,7 @@ def test_a_killed_backup_takes_its_helper_with_it(
     """The console script as the operator runs it: SIGKILL while the helper walks."""
     for i in range(JOBS):  # enough work that the helper is still busy when the kill comes
         job = wide_home / "jobs" / f"job-{i:02d}"
-        for n in range(100):
+        for n in range(300):  # and more entries than HELPER_MIN_ENTRIES
             (job / "builds" / f"more-{n}").mkdir(parents=True)
     backup(settings, 2, now_ns=at_rest())
     proc = spawn_cli(["backup", "3"], env=env)

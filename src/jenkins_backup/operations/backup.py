@@ -112,7 +112,15 @@ def _backup(
     if parent and progress is not None:  # the parent's size is the best guess of this one's
         progress.total(parent[1].stats.files, parent[1].stats.bytes, estimate=True)
     tree, stats, unreadable = archive(
-        repo, settings, home, settings.scope, parent_tree, progress, started, started_ns=started_ns
+        repo,
+        settings,
+        home,
+        settings.scope,
+        parent_tree,
+        progress,
+        started,
+        started_ns=started_ns,
+        parent_entries=parent[1].stats.files + parent[1].stats.dirs if parent else 0,
     )
     check_shrink(parent[1] if parent else None, stats, allowed=settings.allow_shrink)
     if (ran := time.monotonic() - started) > settings.prune_grace / 2:

@@ -24,6 +24,8 @@ from jenkins_backup.repository.writer import BlobWriter
 from jenkins_backup.settings import Settings
 
 log = logging.getLogger(__name__)
+# Below this many entries the walk takes about a second: starting a helper costs more.
+HELPER_MIN_ENTRIES = 20_000
 
 
 def archive(
@@ -36,11 +38,14 @@ def archive(
     started: float,
     *,
     started_ns: int | None = None,
+    parent_entries: int = 0,
 ) -> tuple[bytes, SnapshotStats, Unreadable]:
     """Store what ``scope`` selects of ``home``: (root tree id, stats including the new data and
     the seconds since ``started``, a ``time.monotonic()`` value, what could not be read).
     Nothing refers to the stored data until a snapshot is committed. ``started_ns``: the wall
-    clock at the start (now when None), against which racily clean files are judged."""
+    clock at the start (now when None), against which racily clean files are judged.
+    ``parent_entries``: files and directories of the parent snapshot, which tell whether a
+    helper process would pay for its start."""
     writer = BlobWriter(
         repo, uploads=upload_threads(settings), adopt_max_age=settings.prune_grace / 2
     )
@@ -49,7 +54,7 @@ def archive(
         # A second process shares the walk against the parent snapshot (engine/helper_walk.py);
         # it opens the repository itself, from the same settings.
         helper = None
-        if parent_tree is not None and threads > 1:
+        if parent_tree is not None and threads > 1 and parent_entries >= HELPER_MIN_ENTRIES:
             helper = Helper(partial(existing_repository, settings), scope)
         archiver = Archiver(
             repo,
