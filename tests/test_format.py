@@ -103,6 +103,29 @@ def test_tree_decoder_rejects_malformed_json(doc: object) -> None:
             decode_tree(json.dumps(candidate).encode())
 
 
+@pytest.mark.parametrize("where", ["content", "tree"])
+def test_tree_ids_are_64_hex_digits_and_nothing_else(where: str) -> None:
+    """``bytes.fromhex`` skips spaces: 64 characters with two of them are a 31-byte id."""
+    import json
+
+    from jenkins_backup.repository.tree import stored_subtree
+
+    short = "ab" * 31 + "  "
+    if where == "content":
+        obj: dict[str, object] = {
+            "t": "f",
+            "name": "a",
+            "mode": 420,
+            "mtime": 0,
+            "content": [short],
+        }
+    else:
+        obj = {"t": "d", "name": "a", "mode": 493, "mtime": 0, "tree": short}
+        assert stored_subtree(obj) is None  # the backup reads the directory anew
+    with pytest.raises(CorruptObject):
+        decode_tree(json.dumps({"v": 1, "entries": [obj]}).encode())
+
+
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "x\u0000y", ""])
 def test_tree_rejects_unsafe_names(name: str) -> None:
     import json

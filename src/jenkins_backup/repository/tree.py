@@ -168,13 +168,7 @@ def stored_subtree(stored: dict[str, object] | None) -> bytes | None:
     """The tree id of a stored directory entry; None for anything else or a malformed id."""
     if stored is None or stored.get("t") != DIR:
         return None
-    tree = stored.get("tree")
-    if not isinstance(tree, str) or len(tree) != 64:
-        return None
-    try:
-        return bytes.fromhex(tree)
-    except ValueError:
-        return None
+    return _hex_id(stored.get("tree"))
 
 
 def stored_as(stored: dict[str, object] | None, e: Entry) -> TypeGuard[dict[str, object]]:
@@ -190,12 +184,22 @@ def _int(obj: dict[str, object], key: str) -> int:
 
 
 def _id(value: object) -> bytes:
-    if not isinstance(value, str) or len(value) != 64:
+    out = _hex_id(value)
+    if out is None:
         raise CorruptObject("tree holds a malformed object id")
+    return out
+
+
+def _hex_id(value: object) -> bytes | None:
+    """A 32-byte id from its 64 hex digits; None for anything else (``bytes.fromhex`` alone
+    would skip whitespace, and make a shorter id of 64 characters)."""
+    if not isinstance(value, str) or len(value) != 64:
+        return None
     try:
-        return bytes.fromhex(value)
-    except ValueError as exc:
-        raise CorruptObject("tree holds a malformed object id") from exc
+        out = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return out if len(out) == 32 else None
 
 
 def decode_tree(data: bytes) -> list[Entry]:
