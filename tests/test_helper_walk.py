@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -218,6 +219,38 @@ def test_a_helper_that_stops_answering_costs_time_not_data(
     assert helper.broken, "the backup noticed and walked the helper's part itself"
 
 
+def test_a_claims_lock_left_taken_hands_the_helpers_part_back(
+    settings: Settings, wide_home: Path, helper: Helper
+) -> None:
+    """A helper killed inside its claim leaves the shared lock taken (POSIX semaphores are not
+    released by a dying owner): the backup gives the helper up after the stall bound and walks
+    every subtree it did not answer, instead of waiting for ever."""
+    _change(wide_home)
+    want = _alone(settings, wide_home)
+    taken, done = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another thread: the lock is reentrant for the backup's own
+        lock = helper._claims.get_lock()  # what the dead helper would hold
+        with lock:
+            taken.set()
+            done.wait(BOUND_S)
+
+    holder = threading.Thread(target=hold)
+
+    def take_the_lock() -> None:
+        holder.start()
+        assert taken.wait(BOUND_S)
+
+    try:
+        gate = _Gate(_helper_claimed(helper), then=take_the_lock)
+        got = _archive(existing_repository(settings), wide_home, helper, gate)
+    finally:
+        done.set()
+        holder.join(BOUND_S)
+    assert got[:2] == want[:2]
+    assert helper.broken
+
+
 def test_the_helpers_answers_match_the_files(
     settings: Settings, wide_home: Path, helper: Helper
 ) -> None:
@@ -239,7 +272,7 @@ def test_the_helpers_answers_match_the_files(
         for e in jobs
         if e.kind == DIR and e.name.startswith(b"job-")
     ]
-    helper.share(tasks)
+    assert helper.share(tasks)
     assert helper.claim() is not None  # the backup's side takes one, the helper the rest
     answers = dict(helper.rest())
     assert len(answers) == len(tasks) - 1

@@ -285,9 +285,9 @@ class Archiver:
             tree = stored_subtree(sub.stored)
             assert tree is not None
             tasks.append(Task(sub.path, sub.rel, sub.name, sub.st, tree, node.depth + 1))
-        node.subdirs = keep
-        helper.share(tasks)
-        self._split = _Split(node, subs, helper)
+        if helper.share(tasks):
+            node.subdirs = keep
+            self._split = _Split(node, subs, helper)
 
     def _answer(self, node: _Dir, sub: _Sub, proof: Proof | None) -> None:
         """A helper's answer: an unchanged subtree is taken whole; any other is walked here."""

@@ -114,7 +114,7 @@ class Helper:
                 daemon=True,
             )
             proc.start()
-        except (OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # never fatal: pickling, semaphores, a missing executable
             log.info("walking with one process: the helper cannot start (%s)", exc)
             self.broken = True
             return False
@@ -134,27 +134,47 @@ class Helper:
     def pid(self) -> int | None:
         return None if self._proc is None else int(self._proc.pid)
 
-    def share(self, tasks: list[Task]) -> None:
-        """Begin sharing ``tasks`` (the backup claims from the front, the helper from the end)."""
+    def share(self, tasks: list[Task]) -> bool:
+        """Begin sharing ``tasks`` (the backup claims from the front, the helper from the end);
+        False when the helper is given up: the backup walks them all."""
         self._split += 1
         self._count = len(tasks)
         self._front = 0
         self._got = {}
-        with self._claims.get_lock():
-            self._claims[0] = self._split
-            self._claims[1] = 0
-            self._claims[2] = len(tasks) - 1
+        with self._locked() as claims:
+            if claims is None:
+                return False
+            claims[0] = self._split
+            claims[1] = 0
+            claims[2] = len(tasks) - 1
         self._tasks.put((self._split, tasks))
+        return True
 
     def claim(self) -> int | None:
         """The backup's next task, or None when the two sides have met."""
-        with self._claims.get_lock():
-            front, back = int(self._claims[1]), int(self._claims[2])
+        with self._locked() as claims:
+            if claims is None:
+                return None  # ``rest`` hands every task the helper did not answer back
+            front, back = int(claims[1]), int(claims[2])
             if front > back:
                 return None
-            self._claims[1] = front + 1
+            claims[1] = front + 1
         self._front = front + 1
         return front
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Any]:
+        """The claims under their lock, or None (and the helper given up) when the lock stays
+        taken: a helper killed or stopped while holding it (it holds it for microseconds)."""
+        lock = self._claims.get_lock()
+        if self.broken or not lock.acquire(timeout=self._stall):
+            self.broken = True
+            yield None
+            return
+        try:
+            yield self._claims
+        finally:
+            lock.release()
 
     @property
     def shared(self) -> int:
@@ -163,8 +183,8 @@ class Helper:
 
     def claimed_by_helper(self) -> int:
         """How many of the shared tasks the helper has claimed so far."""
-        with self._claims.get_lock():
-            return self._count - 1 - int(self._claims[2])
+        with self._locked() as claims:
+            return 0 if claims is None else self._count - 1 - int(claims[2])
 
     def take(self) -> Iterator[tuple[int, Proof | None]]:
         """Answers already in, without waiting."""
