@@ -119,3 +119,18 @@ def backup_of_a_home_at_rest(env: Mapping[str, str], number: int = 1) -> None:
     from jenkins_backup.settings import load
 
     backup(load(environ=env), number, now_ns=time.time_ns() + RACY_COARSE_NS)
+
+
+def wait_until_at_rest(root: Path) -> None:
+    """Wait (usually not at all) until every file below ``root`` is older than the racy window
+    of a backup started now, for a test that counts reads through the real command, where time
+    cannot be injected: on a fast file system a home written a moment ago is all racy."""
+    from jenkins_backup.repository.tree import RACY_COARSE_NS, RACY_FINE_NS
+
+    newest = 0
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            tick = RACY_COARSE_NS if st.st_ctime_ns % 1_000_000_000 == 0 else RACY_FINE_NS
+            newest = max(newest, st.st_ctime_ns + tick)  # ctime: never in the future
+    time.sleep(max(0, newest - time.time_ns() + 1) / 1e9)
