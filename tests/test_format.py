@@ -126,6 +126,23 @@ def test_tree_ids_are_64_hex_digits_and_nothing_else(where: str) -> None:
         decode_tree(json.dumps({"v": 1, "entries": [obj]}).encode())
 
 
+def test_snapshots_and_pack_keys_take_only_64_hex_digit_ids() -> None:
+    """The same rule for the other places that read an id: a snapshot's root tree (a hostile
+    snapshot object) and a pack's key (a hostile object put under data/)."""
+    import json
+
+    from jenkins_backup.repository.layout import pack_id_from_key
+
+    short = "ab" * 31 + "  "
+    snap = Snapshot(number=1, time_ns=1, tree=bytes(32), scope="jobs", hostname="h")
+    doc = json.loads(encode_snapshot(snap))
+    doc["tree"] = short
+    with pytest.raises(CorruptObject):
+        decode_snapshot(json.dumps(doc).encode())
+    assert pack_id_from_key(f"data/ab/{short}") is None
+    assert pack_id_from_key("data/ab/" + "ab" * 32) == bytes.fromhex("ab" * 32)
+
+
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "x\u0000y", ""])
 def test_tree_rejects_unsafe_names(name: str) -> None:
     import json

@@ -17,6 +17,20 @@ import zstandard
 from jenkins_backup.errors import CorruptObject
 
 ID_LEN = 32
+
+
+def parse_id(value: object) -> bytes | None:
+    """An object id from its 2 * ID_LEN hex digits; None for anything else. ``bytes.fromhex``
+    alone skips whitespace, and would make a shorter id of a string of the right length."""
+    if not isinstance(value, str) or len(value) != 2 * ID_LEN:
+        return None
+    try:
+        out = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return out if len(out) == ID_LEN else None
+
+
 RAW = 0
 ZSTD = 1
 # Compression is skipped when it saves less than this fraction (archived binaries, jars, zips).

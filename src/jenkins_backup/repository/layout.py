@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from jenkins_backup.errors import CorruptObject
-from jenkins_backup.repository.codec import ID_LEN
+from jenkins_backup.repository.codec import parse_id
 from jenkins_backup.repository.snapshot import SnapshotRef
 from jenkins_backup.storage.base import ObjectInfo
 
@@ -69,13 +69,7 @@ def pack_key(pack_id: bytes) -> str:
 
 def pack_id_from_key(key: str) -> bytes | None:
     """The pack id a ``data/`` key names, or None for anything else found there."""
-    name = object_name(key)
-    if len(name) != 2 * ID_LEN:
-        return None
-    try:
-        return bytes.fromhex(name)
-    except ValueError:
-        return None
+    return parse_id(object_name(key))
 
 
 # -- index files and condemned lists -----------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from jenkins_backup.errors import CorruptObject
+from jenkins_backup.repository.codec import parse_id
 
 MAX_SNAPSHOT_BYTES = 1 << 20
 _TEXT_FIELDS = ("scope", "hostname", "parent", "program", "source")
@@ -122,7 +123,9 @@ def decode_snapshot(data: bytes) -> Snapshot:
         if not isinstance(doc, dict) or doc.pop("v") != 1:
             raise CorruptObject("snapshot has an unknown version")
         stats = SnapshotStats(**doc.pop("stats"))
-        tree = bytes.fromhex(doc.pop("tree"))
+        tree = parse_id(doc.pop("tree"))
+        if tree is None:
+            raise CorruptObject("snapshot names a malformed tree id")
         unreadable = _unreadable(doc.pop("unreadable", {}))
         tags = _tags(doc.pop("tags", []))
         snap = Snapshot(tree=tree, stats=stats, unreadable=unreadable, tags=tags, **doc)

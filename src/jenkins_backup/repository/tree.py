@@ -14,6 +14,7 @@ from typing import NamedTuple, TypeGuard
 import orjson
 
 from jenkins_backup.errors import CorruptObject
+from jenkins_backup.repository.codec import parse_id
 
 FILE = "f"
 DIR = "d"
@@ -169,7 +170,7 @@ def stored_subtree(stored: dict[str, object] | None) -> bytes | None:
     """The tree id of a stored directory entry; None for anything else or a malformed id."""
     if stored is None or stored.get("t") != DIR:
         return None
-    return _hex_id(stored.get("tree"))
+    return parse_id(stored.get("tree"))
 
 
 def stored_as(stored: dict[str, object] | None, e: Entry) -> TypeGuard[dict[str, object]]:
@@ -185,22 +186,10 @@ def _int(obj: dict[str, object], key: str) -> int:
 
 
 def _id(value: object) -> bytes:
-    out = _hex_id(value)
+    out = parse_id(value)
     if out is None:
         raise CorruptObject("tree holds a malformed object id")
     return out
-
-
-def _hex_id(value: object) -> bytes | None:
-    """A 32-byte id from its 64 hex digits; None for anything else (``bytes.fromhex`` alone
-    would skip whitespace, and make a shorter id of 64 characters)."""
-    if not isinstance(value, str) or len(value) != 64:
-        return None
-    try:
-        out = bytes.fromhex(value)
-    except ValueError:
-        return None
-    return out if len(out) == 32 else None
 
 
 def decode_tree(data: bytes) -> list[Entry]:
