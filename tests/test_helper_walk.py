@@ -27,6 +27,7 @@ from jenkins_backup.engine.helper_walk import Helper, Task
 from jenkins_backup.engine.scope import Scope
 from jenkins_backup.operations.backup import backup
 from jenkins_backup.operations.common import existing_repository
+from jenkins_backup.repository.layout import pack_key
 from jenkins_backup.repository.repo import Repository
 from jenkins_backup.repository.tree import DIR, RACY_COARSE_NS
 from jenkins_backup.repository.writer import BlobWriter
@@ -163,8 +164,7 @@ def test_an_unchanged_home_is_shared_and_stored_as_without_the_helper(
         existing_repository(settings), wide_home, helper, _Gate(_helper_claimed_the_rest(helper))
     )
     assert got[:2] == want[:2]
-    assert got[2] > 0, "the helper proved no subtree"
-    assert want[2] == 0
+    assert got[2] == helper.shared - 1, "the helper proved every job but the backup's first"
 
 
 @pytest.mark.parametrize("where", ["s3", "encrypted"])
@@ -203,6 +203,30 @@ def test_changes_the_helper_finds_are_walked_by_the_backup(
     # It proved the unchanged jobs of its part and handed back the two it found changed (the
     # deleted job is not listed).
     assert got[2] == helper.shared - 1 - 2
+
+
+def test_a_damaged_tree_in_the_helpers_part_is_read_anew_by_the_backup(
+    settings: Settings, wide_home: Path, helper: Helper
+) -> None:
+    """Bit rot in the parent's tree of a job the helper takes: it answers dirty, and the backup
+    reads that job anew (with its warning), as it does without the helper."""
+    repo = existing_repository(settings)
+    root = repo.read_tree(repo.load_snapshot(repo.snapshot_refs()[-1]).tree)
+    jobs = repo.read_tree(next(e.subtree for e in root if e.name == b"jobs"))
+    victim = os.fsencode(_listing(wide_home)[-2])
+    loc = repo.locate(next(e.subtree for e in jobs if e.name == victim))
+    pack = Path(settings.repository) / pack_key(loc.pack)
+    with open(pack, "r+b") as f:  # one byte inside that tree's stored bytes
+        f.seek(loc.offset + loc.length // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    want = _alone(settings, wide_home)
+    gate = _Gate(_helper_claimed_the_rest(helper))
+    got = _archive(existing_repository(settings), wide_home, helper, gate)
+    assert got[:2] == want[:2]
+    assert got[2] == helper.shared - 1 - 1, "every job of the helper's part but the damaged one"
+    assert not helper.broken
 
 
 @pytest.mark.parametrize("sig", [signal.SIGSTOP, signal.SIGKILL], ids=["stopped", "killed"])

@@ -103,7 +103,6 @@ class _Split:
 
     node: _Dir
     subs: list[_Sub]
-    helper: Helper
 
 
 @dataclass
@@ -130,7 +129,6 @@ class Archiver:
         progress: Progress | None = None,
         started_ns: int | None = None,
         helper: Helper | None = None,
-        split_min: int = SPLIT_MIN,
         probe: bool = False,
         beat: Callable[[], None] | None = None,
     ) -> None:
@@ -141,7 +139,6 @@ class Archiver:
         self.repo = repo
         self.writer = writer
         self._helper = helper
-        self._split_min = split_min
         self._split: _Split | None = None
         self._probe = probe
         self._beat = beat
@@ -208,7 +205,8 @@ class Archiver:
         self._walk(node)
         while self._pending:
             self._finish(self._pending.popleft())
-        assert node.entry is not None and node.entry.subtree == task.parent_tree
+        if node.entry is None or node.entry.subtree != task.parent_tree:
+            raise Dirty
         c = self._c
         return Proof(node.entry.subtree, node.nonempty, c.files, c.dirs, c.bytes, c.entries)
 
@@ -256,9 +254,8 @@ class Archiver:
                 stack.append(child)
 
     def _next_subdir(self, node: _Dir) -> _Sub | None:
-        split = self._split
-        if split is not None and split.node is node:
-            helper = split.helper
+        split, helper = self._split, self._helper
+        if split is not None and split.node is node and helper is not None:
             for idx, proof in helper.take():
                 self._answer(node, split.subs[idx], proof)
             mine = helper.claim()
@@ -271,23 +268,20 @@ class Archiver:
 
     def _share(self, node: _Dir) -> None:
         """Share the subdirectories the parent snapshot has trees for with the helper."""
-        helper = self._helper
-        if helper is None or not helper.start():
-            return
         subs: list[_Sub] = []
         keep: list[_Sub] = []
+        tasks: list[Task] = []
         for sub in reversed(node.subdirs):  # listing order
-            (subs if stored_subtree(sub.stored) is not None else keep).append(sub)
-        if len(subs) < 2:
-            return
-        tasks = []
-        for sub in subs:
             tree = stored_subtree(sub.stored)
-            assert tree is not None
-            tasks.append(Task(sub.path, sub.rel, sub.name, sub.st, tree, node.depth + 1))
-        if helper.share(tasks):
+            if tree is None:
+                keep.append(sub)
+            else:
+                subs.append(sub)
+                tasks.append(Task(sub.path, sub.rel, sub.name, sub.st, tree, node.depth + 1))
+        helper = self._helper
+        if len(tasks) >= 2 and helper is not None and helper.start() and helper.share(tasks):
             node.subdirs = keep
-            self._split = _Split(node, subs, helper)
+            self._split = _Split(node, subs)
 
     def _answer(self, node: _Dir, sub: _Sub, proof: Proof | None) -> None:
         """A helper's answer: an unchanged subtree is taken whole; any other is walked here."""
@@ -380,7 +374,7 @@ class Archiver:
                 self._subdir(node, de, crel, cst, parent.get(cname))
             elif stat.S_ISLNK(mode):
                 self._link(node, de, crel, cst, parent.get(cname))
-            else:
+            else:  # in the helper, silent: a FIFO must not cost its job a walk every backup
                 log.info("skipping special file %s", _show(crel))
         node.files, node.bytes = files, nbytes
         node.subdirs.reverse()  # visited in listing order
@@ -392,7 +386,7 @@ class Archiver:
             self._helper is not None
             and self._split is None
             and parent_tree is not None
-            and len(node.subdirs) >= self._split_min
+            and len(node.subdirs) >= SPLIT_MIN
         ):
             self._share(node)
         return node

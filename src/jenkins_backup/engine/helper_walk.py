@@ -86,7 +86,7 @@ class Helper:
         self._split = 0
         self._count = 0
         self._front = 0
-        self._got: dict[int, Proof | None] = {}
+        self._got: set[int] = set()  # tasks of this share the helper has answered
         self.broken = False
 
     def start(self) -> bool:
@@ -140,7 +140,7 @@ class Helper:
         self._split += 1
         self._count = len(tasks)
         self._front = 0
-        self._got = {}
+        self._got = set()
         with self._locked() as claims:
             if claims is None:
                 return False
@@ -194,13 +194,13 @@ class Helper:
             except queue.Empty:
                 return
             if split == self._split and idx != _BEAT:
-                self._got[idx] = proof
+                self._got.add(idx)
                 yield idx, proof
 
     def rest(self) -> Iterator[tuple[int, Proof | None]]:
         """After the sides met: the answers for every task the helper claimed (None: walk it
         yourself), waiting while the helper is alive and heard from within the stall bound."""
-        missing = set(range(self._front, self._count)) - set(self._got)
+        missing = set(range(self._front, self._count)) - self._got
         heard = time.monotonic()
         while missing and not self.broken:
             try:
@@ -249,7 +249,7 @@ def _claim_back(claims: Any, split: int) -> int | None:
 def _serve(
     tasks: Any, results: Any, claims: Any, opener: Opener, scope: Scope, parent: int
 ) -> None:
-    """The helper process: prove shared subtrees until told to stop, or orphaned."""
+    """The helper process: prove shared subtrees until the backup kills it, or it is orphaned."""
     _die_with_parent()
     if os.getppid() != parent:
         return  # the backup died before the kernel could be told to follow it
@@ -266,8 +266,6 @@ def _serve(
             if os.getppid() != parent:
                 return  # where prctl is not available
             continue
-        if msg is None:
-            return
         split, shared = msg
 
         def beat(split: int = split) -> None:
